@@ -1,0 +1,3 @@
+"""vadbench: benchmark harness for unsupervised video anomaly detection."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Evaluation protocols: pure functions over frame scores and labels."""
