@@ -1,0 +1,162 @@
+"""Command line: `bench run`, `bench list`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from bench.registry import UnknownNameError
+
+logger = logging.getLogger("bench")
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _method_option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", required=True, help="registered method name (see `bench list`)")
+    parser.add_argument("--dataset", required=True, help="registered dataset name (see `bench list`)")
+    parser.add_argument("--profile", default="cpu", help="training budget: paper, cpu or smoke (default: cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--data-root", help="folder with one subfolder per dataset; default: $VADBENCH_DATA_ROOT")
+    parser.add_argument("--cache-dir", help="frame cache folder; default: $VADBENCH_CACHE_DIR or ~/.cache/vadbench")
+    parser.add_argument("--runs-dir", default="runs", help="folder for run records (default: runs)")
+    parser.add_argument("--run-id", help="name of the run folder; default: derived from the options")
+    parser.add_argument("--resume", action="store_true", help="continue the run from its last epoch checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start again")
+    parser.add_argument("--ground-truth", help="ground-truth source of the dataset (Ped2: masks, official or mat)")
+    parser.add_argument("--flow-backend", default="dis", help="optical flow backend (default: dis)")
+    parser.add_argument("--flow-encoding", default="color", choices=("color", "raw"),
+                        help="flow input: colour image in [0, 1] (default) or raw (u, v)")
+    parser.add_argument("--flow", default="on", choices=("on", "off"), help="use the flow stream (default: on)")
+    parser.add_argument("--first-flow", default="zero", choices=("zero", "repeat"),
+                        help="flow of a video's first frame: zeros (default) or a copy of the second frame's")
+    parser.add_argument("--perceptual-weights", help="path of torchvision's VGG16 ImageNet weights file")
+    parser.add_argument("--drop", default="", help="comma-separated loss terms to drop (ours: pixel, feature, "
+                        "temporal, perceptual, adversarial)")
+    parser.add_argument("--normalization", default="none", choices=("none", "video-minmax", "global-minmax"),
+                        help="score normalisation before pooling (default: none)")
+    parser.add_argument("--smoothing", default="none", choices=("none", "gaussian", "moving-average"),
+                        help="temporal smoothing of frame scores within each video (default: none)")
+    parser.add_argument("--smoothing-sigma", type=float, default=2.0,
+                        help="Gaussian sigma or half window of the smoothing, in frames (default: 2)")
+    parser.add_argument("--selection", default="validation-loss", choices=("validation-loss", "last-epoch"),
+                        help="checkpoint selection without test labels (default: validation-loss)")
+    parser.add_argument("--validation-videos", type=int, default=2,
+                        help="normal training videos held out for selection and calibration (default: 2)")
+    parser.add_argument("--train-videos", help="comma-separated training video names to use (default: all)")
+    parser.add_argument("--test-videos", help="comma-separated test video names to use (default: all)")
+    parser.add_argument("--option", action="append", type=_method_option, default=[], metavar="KEY=VALUE",
+                        help="method option, JSON value (repeatable), e.g. --option temporal_cell=\"lstm\"")
+    parser.add_argument("--workers", type=int, default=2, help="processes for cache preparation (default: 2)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def options_from_args(args: argparse.Namespace):
+    from bench.runner import RunOptions
+
+    return RunOptions(
+        method=args.method,
+        dataset=args.dataset,
+        profile=args.profile,
+        seed=args.seed,
+        data_root=args.data_root,
+        cache_dir=args.cache_dir,
+        runs_dir=args.runs_dir,
+        run_id=args.run_id,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        ground_truth=args.ground_truth,
+        flow_backend=args.flow_backend,
+        flow_encoding=args.flow_encoding,
+        use_flow=args.flow == "on",
+        first_flow=args.first_flow,
+        perceptual_weights=args.perceptual_weights,
+        drop=_names(args.drop) or (),
+        method_options=dict(args.option),
+        normalization=args.normalization,
+        smoothing=args.smoothing,
+        smoothing_sigma=args.smoothing_sigma,
+        selection=args.selection,
+        validation_videos=args.validation_videos,
+        train_videos=_names(args.train_videos),
+        test_videos=_names(args.test_videos),
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from bench.runner import run
+
+    record = run(options_from_args(args))
+    metrics = record["metrics"]
+    print(f"run {record['run_id']} ({record['provenance']['profile']['name']} profile)")
+    for key in ("micro_auc", "macro_auc", "ap", "f1_fixed"):
+        value = metrics.get(key)
+        print(f"  {key:<22} {value if value is None else f'{value:.4f}'}")
+    for key in ("f1_youden_global", "f1_youden_per_video"):
+        value = metrics.get(key)
+        print(f"  {key:<22} {value if value is None else f'{value:.4f}'}  (oracle threshold: uses test labels)")
+    print(f"  record: {args.runs_dir}/{record['run_id']}/metrics.json")
+    return 0
+
+
+def command_list(args: argparse.Namespace) -> int:
+    import datasets.registered  # noqa: F401
+    import methods.registered  # noqa: F401
+    from bench.profiles import PROFILES
+    from datasets import DATASETS
+    from datasets.flow import FLOW_BACKENDS
+    from methods import METHODS
+    from protocols import PROTOCOLS
+
+    for title, registry in (("methods", METHODS), ("datasets", DATASETS), ("protocols", PROTOCOLS),
+                            ("flow backends", FLOW_BACKENDS), ("profiles", PROFILES)):
+        print(f"{title}: {', '.join(registry.names())}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="vadbench: unsupervised video anomaly detection")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_parser = commands.add_parser("run", help="train a method on a dataset, score and evaluate it")
+    add_run_arguments(run_parser)
+    run_parser.set_defaults(handler=command_run)
+
+    list_parser = commands.add_parser("list", help="show registered methods, datasets, protocols, flow backends")
+    list_parser.set_defaults(handler=command_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except (UnknownNameError, FileNotFoundError, ValueError) as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""One run: load a dataset, prepare the frame cache, train a method, score test frames, evaluate, record."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+import datasets.registered  # noqa: F401  (fills the dataset registry)
+import methods.registered  # noqa: F401  (fills the method registry)
+from bench.profiles import PROFILES, Profile
+from bench.records import (
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_RUNNING,
+    RunFolder,
+    atomic_write_text,
+    config_hash,
+    device_description,
+    git_state,
+    library_versions,
+    utc_now,
+)
+from bench.training import BEST_CHECKPOINT, LAST_CHECKPOINT, load_checkpoint, train
+from datasets import DATASETS
+from datasets.base import Dataset, resolve_data_root
+from datasets.cache import CacheConfig, PreparedDataset, PreparedVideo, prepare_dataset
+from datasets.windows import WindowDataset
+from methods import METHODS
+from methods.base import Method, ScoreCalibration
+from protocols import PROTOCOLS
+
+logger = logging.getLogger(__name__)
+
+SELECTION_RULES = ("validation-loss", "last-epoch")
+DEFAULT_CACHE_ENV = "VADBENCH_CACHE_DIR"
+
+
+class RunExistsError(RuntimeError):
+    """Raised when the run folder already exists and neither resume nor overwrite was requested."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(DEFAULT_CACHE_ENV, Path.home() / ".cache" / "vadbench"))
+
+
+@dataclass
+class RunOptions:
+    """Everything that defines a run; its resolved form is written to `config.json`."""
+
+    method: str
+    dataset: str
+    profile: str = "cpu"
+    seed: int = 0
+    data_root: str | None = None
+    cache_dir: str | None = None
+    runs_dir: str = "runs"
+    run_id: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    ground_truth: str | None = None
+    protocol: str = "frame"
+    flow_backend: str = "dis"
+    flow_encoding: str = "color"
+    use_flow: bool = True
+    first_flow: str = "zero"
+    perceptual_weights: str | None = None
+    drop: tuple[str, ...] = ()
+    method_options: dict = field(default_factory=dict)
+    normalization: str = "none"
+    smoothing: str = "none"
+    smoothing_sigma: float = 2.0
+    selection: str = "validation-loss"
+    validation_videos: int = 2
+    fixed_threshold_quantile: float = 0.95
+    train_videos: tuple[str, ...] | None = None
+    test_videos: tuple[str, ...] | None = None
+    workers: int = 2
+    device: str = "cpu"
+    progress: bool = True
+
+    def identity(self) -> dict:
+        """Options that change the result; they define the config hash and the default run id."""
+        excluded = {"data_root", "cache_dir", "runs_dir", "run_id", "resume", "overwrite", "workers", "progress"}
+        return {key: value for key, value in dataclasses.asdict(self).items() if key not in excluded}
+
+    def default_run_id(self) -> str:
+        flow = self.flow_backend if self.use_flow else "noflow"
+        dropped = "-drop-" + "-".join(sorted(self.drop)) if self.drop else ""
+        return f"{self.dataset}_{self.method}{dropped}_{flow}_{self.profile}_seed{self.seed}_{config_hash(self.identity())[:8]}"
+
+
+def select_videos(videos: list, names: tuple[str, ...] | None, split: str) -> list:
+    if names is None:
+        return videos
+    known = {video.name: video for video in videos}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise ValueError(f"unknown {split} video(s) {missing}; available: {', '.join(sorted(known))}")
+    return [known[name] for name in names]
+
+
+def split_validation(videos: list[PreparedVideo], count: int) -> tuple[list[PreparedVideo], list[PreparedVideo]]:
+    """Hold out the last `count` normal training videos (sorted by name) for model selection and calibration."""
+    ordered = sorted(videos, key=lambda video: video.name)
+    if count < 1 or count >= len(ordered):
+        raise ValueError(
+            f"cannot hold out {count} of {len(ordered)} training videos for validation; "
+            "use --validation-videos between 1 and the number of training videos minus 1"
+        )
+    return ordered[:-count], ordered[-count:]
+
+
+def build_method(options: RunOptions, flow_channels: int) -> Method:
+    method_class = METHODS.get(options.method)
+    values = dict(options.method_options)
+    config_class = method_class.config_class
+    if config_class is not None:
+        field_names = {item.name for item in dataclasses.fields(config_class)}
+        if options.perceptual_weights is not None and "perceptual_weights" in field_names:
+            values["perceptual_weights"] = options.perceptual_weights
+        if options.drop:
+            if "weights" not in field_names:
+                raise ValueError(f"method {options.method!r} has no loss terms to drop")
+            defaults = config_class().weights
+            values["weights"] = defaults.without(tuple(options.drop))
+        unknown = sorted(set(values) - field_names)
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} for method {options.method!r}; valid: {sorted(field_names)}")
+        config = config_class(**values)
+    elif values or options.drop:
+        raise ValueError(f"method {options.method!r} takes no options")
+    else:
+        config = None
+    return method_class(config, use_flow=options.use_flow, flow_channels=flow_channels)
+
+
+def score_windows(method: Method, windows: WindowDataset, batch_size: int, progress: bool, desc: str) -> dict:
+    """Score every window; return component arrays plus the video index and end frame of each window."""
+    from tqdm.auto import tqdm
+
+    loader = DataLoader(windows, batch_size=batch_size, shuffle=False)
+    components: dict[str, list[np.ndarray]] = {}
+    videos, frames = [], []
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+            for name, value in method.score_components(batch).items():
+                components.setdefault(name, []).append(value.double().cpu().numpy())
+            videos.append(np.asarray(batch["video"]))
+            frames.append(np.asarray(batch["frame"]))
+    if not videos:
+        raise ValueError(f"{desc}: no windows to score")
+    return {
+        "components": {name: np.concatenate(values) for name, values in components.items()},
+        "video": np.concatenate(videos),
+        "frame": np.concatenate(frames),
+    }
+
+
+def run(options: RunOptions) -> dict:
+    """Execute a run and return its metrics record (also written to `metrics.json`)."""
+    profile: Profile = PROFILES.get(options.profile)
+    if options.selection not in SELECTION_RULES:
+        raise ValueError(f"unknown selection rule {options.selection!r}; valid: {', '.join(SELECTION_RULES)}")
+    run_id = options.run_id or options.default_run_id()
+    folder = RunFolder(Path(options.runs_dir) / run_id)
+    _claim_run_folder(folder, options)
+
+    log_handler = logging.FileHandler(folder.file("log.txt"))
+    log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(log_handler)
+    try:
+        return _run(options, profile, run_id, folder)
+    except BaseException as error:
+        folder.set_status(STATUS_FAILED, error=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        logging.getLogger().removeHandler(log_handler)
+        log_handler.close()
+
+
+def _claim_run_folder(folder: RunFolder, options: RunOptions) -> None:
+    if folder.path.exists() and not (options.resume or options.overwrite):
+        raise RunExistsError(
+            f"run folder {folder.path} already exists (status: {folder.status()}); "
+            "pass --resume to continue it, --overwrite to start again, or --run-id to choose another name"
+        )
+    if folder.path.exists() and options.overwrite:
+        import shutil
+
+        shutil.rmtree(folder.path)
+    folder.path.mkdir(parents=True, exist_ok=True)
+
+
+def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) -> dict:
+    started = time.perf_counter()
+    torch.manual_seed(options.seed)
+    np.random.seed(options.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    folder.set_status(STATUS_RUNNING, started=utc_now())
+    folder.write_json("config.json", {"run_id": run_id, "options": dataclasses.asdict(options),
+                                      "profile": profile.budget(), "config_hash": config_hash(options.identity())})
+    logger.info("run %s: method %s on %s, profile %s (%s), seed %d",
+                run_id, options.method, options.dataset, profile.name, profile.description, options.seed)
+
+    # Data: adapter, subsets, frame cache.
+    data_root = resolve_data_root(options.data_root)
+    dataset: Dataset = DATASETS.get(options.dataset)(data_root / options.dataset, ground_truth=options.ground_truth)
+    dataset.train = select_videos(dataset.train, options.train_videos, "training")
+    dataset.test = select_videos(dataset.test, options.test_videos, "test")
+    cache_config = CacheConfig(flow_backend=options.flow_backend, first_flow=options.first_flow)
+    cache_root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    prepare_started = time.perf_counter()
+    prepared: PreparedDataset = prepare_dataset(dataset, cache_config, cache_root, workers=options.workers,
+                                                progress=options.progress)
+    prepare_seconds = time.perf_counter() - prepare_started
+
+    # Method and windows.
+    train_videos, validation_videos = split_validation(prepared.train, options.validation_videos)
+    method_class = METHODS.get(options.method)
+    window_length = _window_length(options, method_class)
+
+    def windows(videos: list[PreparedVideo]) -> WindowDataset:
+        return WindowDataset(videos, window_length=window_length, stride=1,
+                             flow_encoding=options.flow_encoding, use_flow=options.use_flow)
+
+    train_windows, validation_windows, test_windows = windows(train_videos), windows(validation_videos), windows(prepared.test)
+    method = build_method(options, flow_channels=train_windows.num_flow_channels)
+
+    # Training and model selection without test labels.
+    training = None
+    if method.trainable:
+        training = train(method, train_windows, validation_windows, profile, folder.checkpoint_dir,
+                         seed=options.seed, resume=options.resume, progress=options.progress)
+        selected = BEST_CHECKPOINT if options.selection == "validation-loss" else LAST_CHECKPOINT
+        method.load_state_dict(load_checkpoint(folder.checkpoint_dir / selected)["model"])
+
+    # Scoring: calibrate on held-out normal windows, then score the test windows.
+    score_started = time.perf_counter()
+    validation_scores = score_windows(method, validation_windows, profile.batch_size, options.progress, "score validation")
+    calibration = ScoreCalibration.fit(validation_scores["components"])
+    validation_final = method.combine_scores(validation_scores["components"], calibration)
+    test_scores = score_windows(method, test_windows, profile.batch_size, options.progress, "score test")
+    test_final = method.combine_scores(test_scores["components"], calibration)
+    score_seconds = time.perf_counter() - score_started
+
+    # Evaluation under the protocol.
+    video_scores, video_labels, rows = {}, {}, []
+    scored_frames = method.scored_frames(test_scores["frame"])
+    for index, video in enumerate(prepared.test):
+        mask = test_scores["video"] == index
+        order = np.argsort(scored_frames[mask])
+        frames, scores = scored_frames[mask][order], test_final[mask][order]
+        if len(frames) == 0:
+            logger.warning("test video %s has %d frames, fewer than the window of %d; it has no scores",
+                           video.name, video.num_frames, window_length)
+        video_scores[video.name] = (frames, scores)
+        video_labels[video.name] = np.asarray(video.labels)
+        rows.append(pd.DataFrame({"video": video.name, "frame": frames, "score": scores,
+                                  "label": np.asarray(video.labels)[frames]}))
+
+    fixed_threshold = None
+    if options.normalization == "none" and options.smoothing == "none":
+        fixed_threshold = float(np.quantile(validation_final, options.fixed_threshold_quantile))
+    protocol = PROTOCOLS.get(options.protocol)(
+        window_length=window_length,
+        score_position=method.score_position,
+        normalization=options.normalization,
+        smoothing=options.smoothing,
+        smoothing_sigma=options.smoothing_sigma,
+    )
+    metrics = protocol.evaluate(video_scores, video_labels, fixed_threshold=fixed_threshold)
+
+    scores_table = pd.concat(rows, ignore_index=True)
+    atomic_write_text(folder.file("scores.csv"), scores_table.to_csv(index=False))
+
+    record = {
+        "run_id": run_id,
+        "method": options.method,
+        "dataset": options.dataset,
+        "subset": _subset_label(options),
+        "metrics": metrics,
+        "fixed_threshold": {
+            "value": fixed_threshold,
+            "rule": f"quantile {options.fixed_threshold_quantile} of scores on held-out normal training videos"
+            if fixed_threshold is not None else "not defined when scores are normalised or smoothed",
+        },
+        "model_selection": {
+            "rule": options.selection,
+            "uses_test_labels": False,
+            "best_epoch": training.best_epoch if training else None,
+            "best_validation_loss": training.best_validation_loss if training else None,
+        },
+        "training": dataclasses.asdict(training) if training else None,
+        "calibration": calibration.to_dict(),
+        "provenance": {
+            "code": git_state(),
+            "config_hash": config_hash(options.identity()),
+            "seed": options.seed,
+            "profile": profile.budget(),
+            "paper_scale": profile.paper_scale,
+            "data": {
+                "fingerprint": prepared.fingerprint,
+                "ground_truth": dataset.ground_truth,
+                "notes": dataset.notes,
+                "train_videos": [video.name for video in train_videos],
+                "validation_videos": [video.name for video in validation_videos],
+                "test_videos": [video.name for video in prepared.test],
+            },
+            "cache": prepared.provenance(),
+            "flow": {"enabled": options.use_flow, "backend": options.flow_backend if options.use_flow else None,
+                     "encoding": options.flow_encoding if options.use_flow else None},
+            "method": method.describe(),
+            "device": device_description(options.device),
+            "libraries": library_versions(),
+            "wall_seconds": {
+                "prepare": prepare_seconds,
+                "train": training.wall_seconds if training else 0.0,
+                "score": score_seconds,
+                "total": time.perf_counter() - started,
+            },
+            "finished": utc_now(),
+        },
+    }
+    folder.write_json("metrics.json", record)
+    folder.set_status(STATUS_COMPLETE, finished=utc_now())
+    logger.info("run %s complete: micro AUC %.4f", run_id, metrics.get("micro_auc", float("nan")))
+    return record
+
+
+def _window_length(options: RunOptions, method_class: type) -> int:
+    config_class = method_class.config_class
+    if config_class is not None and "window_length" in {item.name for item in dataclasses.fields(config_class)}:
+        return int(options.method_options.get("window_length", config_class().window_length))
+    return int(method_class.window_length)
+
+
+def _subset_label(options: RunOptions) -> str | None:
+    parts = []
+    if options.train_videos is not None:
+        parts.append(f"train={','.join(options.train_videos)}")
+    if options.test_videos is not None:
+        parts.append(f"test={','.join(options.test_videos)}")
+    return "; ".join(parts) or None

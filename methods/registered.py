@@ -1,0 +1,3 @@
+"""Import every method so that each registers itself in METHODS."""
+
+import methods.ours  # noqa: F401
