@@ -3,3 +3,4 @@
 from bench.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
+from datasets import ped2  # noqa: E402, F401  (registers the "ped2" adapter)
