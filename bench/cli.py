@@ -56,8 +56,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="temporal smoothing of frame scores within each video (default: none)")
     parser.add_argument("--smoothing-sigma", type=float, default=2.0,
                         help="Gaussian sigma or half window of the smoothing, in frames (default: 2)")
-    parser.add_argument("--selection", default="validation-loss", choices=("validation-loss", "last-epoch"),
-                        help="checkpoint selection without test labels (default: validation-loss)")
+    parser.add_argument("--selection", default="validation-loss", choices=("validation-loss", "last-epoch", "test-auc"),
+                        help="checkpoint selection: validation-loss (default) and last-epoch use no test labels; "
+                        "test-auc picks the epoch by test AUC, as the paper's early stopping does, and marks "
+                        "the result as label-informed")
     parser.add_argument("--validation-videos", type=int, default=2,
                         help="normal training videos held out for selection and calibration (default: 2)")
     parser.add_argument("--train-videos", help="comma-separated training video names to use (default: all)")

@@ -29,7 +29,7 @@ from bench.records import (
     library_versions,
     utc_now,
 )
-from bench.training import BEST_CHECKPOINT, LAST_CHECKPOINT, load_checkpoint, train
+from bench.training import BEST_CHECKPOINT, LAST_CHECKPOINT, epoch_checkpoint_name, load_checkpoint, train
 from datasets import DATASETS
 from datasets.base import Dataset, resolve_data_root
 from datasets.cache import CacheConfig, PreparedDataset, PreparedVideo, prepare_dataset
@@ -40,7 +40,7 @@ from protocols import PROTOCOLS
 
 logger = logging.getLogger(__name__)
 
-SELECTION_RULES = ("validation-loss", "last-epoch")
+SELECTION_RULES = ("validation-loss", "last-epoch", "test-auc")
 DEFAULT_CACHE_ENV = "VADBENCH_CACHE_DIR"
 
 
@@ -165,6 +165,66 @@ def score_windows(method: Method, windows: WindowDataset, batch_size: int, progr
     }
 
 
+@dataclass
+class Evaluation:
+    metrics: dict
+    scores_table: pd.DataFrame
+    fixed_threshold: float | None
+    calibration: ScoreCalibration
+    score_seconds: float
+
+
+def evaluate(method: Method, validation_windows: WindowDataset, test_windows: WindowDataset,
+             test_videos: list[PreparedVideo], protocol, options: RunOptions, batch_size: int) -> Evaluation:
+    """Calibrate on held-out normal windows, score the test windows and apply the protocol."""
+    started = time.perf_counter()
+    validation_scores = score_windows(method, validation_windows, batch_size, options.progress, "score validation")
+    calibration = ScoreCalibration.fit(validation_scores["components"])
+    validation_final = method.combine_scores(validation_scores["components"], calibration)
+    test_scores = score_windows(method, test_windows, batch_size, options.progress, "score test")
+    test_final = method.combine_scores(test_scores["components"], calibration)
+    score_seconds = time.perf_counter() - started
+
+    video_scores, video_labels, rows = {}, {}, []
+    scored_frames = method.scored_frames(test_scores["frame"])
+    for index, video in enumerate(test_videos):
+        mask = test_scores["video"] == index
+        order = np.argsort(scored_frames[mask])
+        frames, scores = scored_frames[mask][order], test_final[mask][order]
+        if len(frames) == 0:
+            logger.warning("test video %s has %d frames, fewer than the window of %d; it has no scores",
+                           video.name, video.num_frames, method.window_length)
+        labels = np.asarray(video.labels)
+        video_scores[video.name] = (frames, scores)
+        video_labels[video.name] = labels
+        rows.append(pd.DataFrame({"video": video.name, "frame": frames, "score": scores, "label": labels[frames]}))
+
+    # A threshold fixed without test labels only makes sense on the raw score scale.
+    fixed_threshold = None
+    if options.normalization == "none" and options.smoothing == "none":
+        fixed_threshold = float(np.quantile(validation_final, options.fixed_threshold_quantile))
+    metrics = protocol.evaluate(video_scores, video_labels, fixed_threshold=fixed_threshold)
+    return Evaluation(metrics, pd.concat(rows, ignore_index=True), fixed_threshold, calibration, score_seconds)
+
+
+def _select_on_test_labels(method: Method, folder: RunFolder, training, evaluate_current) -> dict:
+    """Pick the epoch with the highest test micro AUC. This uses test labels and is marked as such."""
+    logger.warning("selection rule test-auc picks the epoch by test AUC; the result is label-informed "
+                   "and not comparable with label-free runs")
+    aucs = {}
+    for epoch in range(1, training.epochs_completed + 1):
+        path = folder.checkpoint_dir / epoch_checkpoint_name(epoch)
+        if not path.exists():
+            continue
+        method.load_state_dict(load_checkpoint(path)["model"])
+        aucs[epoch] = evaluate_current().metrics["micro_auc"]
+    if not aucs:
+        raise FileNotFoundError(f"no per-epoch checkpoints in {folder.checkpoint_dir} to select from")
+    chosen = max(aucs, key=aucs.get)
+    method.load_state_dict(load_checkpoint(folder.checkpoint_dir / epoch_checkpoint_name(chosen))["model"])
+    return {"uses_test_labels": True, "checkpoint": epoch_checkpoint_name(chosen), "test_auc_by_epoch": aucs}
+
+
 def run(options: RunOptions) -> dict:
     """Execute a run and return its metrics record (also written to `metrics.json`)."""
     profile: Profile = PROFILES.get(options.profile)
@@ -228,48 +288,15 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
     method_class = METHODS.get(options.method)
     window_length = _window_length(options, method_class)
 
+    flow_encoding = method_class.required_flow_encoding or options.flow_encoding
+
     def windows(videos: list[PreparedVideo]) -> WindowDataset:
         return WindowDataset(videos, window_length=window_length, stride=1,
-                             flow_encoding=options.flow_encoding, use_flow=options.use_flow)
+                             flow_encoding=flow_encoding, use_flow=options.use_flow)
 
     train_windows, validation_windows, test_windows = windows(train_videos), windows(validation_videos), windows(prepared.test)
     method = build_method(options, flow_channels=train_windows.num_flow_channels)
 
-    # Training and model selection without test labels.
-    training = None
-    if method.trainable:
-        training = train(method, train_windows, validation_windows, profile, folder.checkpoint_dir,
-                         seed=options.seed, resume=options.resume, progress=options.progress)
-        selected = BEST_CHECKPOINT if options.selection == "validation-loss" else LAST_CHECKPOINT
-        method.load_state_dict(load_checkpoint(folder.checkpoint_dir / selected)["model"])
-
-    # Scoring: calibrate on held-out normal windows, then score the test windows.
-    score_started = time.perf_counter()
-    validation_scores = score_windows(method, validation_windows, profile.batch_size, options.progress, "score validation")
-    calibration = ScoreCalibration.fit(validation_scores["components"])
-    validation_final = method.combine_scores(validation_scores["components"], calibration)
-    test_scores = score_windows(method, test_windows, profile.batch_size, options.progress, "score test")
-    test_final = method.combine_scores(test_scores["components"], calibration)
-    score_seconds = time.perf_counter() - score_started
-
-    # Evaluation under the protocol.
-    video_scores, video_labels, rows = {}, {}, []
-    scored_frames = method.scored_frames(test_scores["frame"])
-    for index, video in enumerate(prepared.test):
-        mask = test_scores["video"] == index
-        order = np.argsort(scored_frames[mask])
-        frames, scores = scored_frames[mask][order], test_final[mask][order]
-        if len(frames) == 0:
-            logger.warning("test video %s has %d frames, fewer than the window of %d; it has no scores",
-                           video.name, video.num_frames, window_length)
-        video_scores[video.name] = (frames, scores)
-        video_labels[video.name] = np.asarray(video.labels)
-        rows.append(pd.DataFrame({"video": video.name, "frame": frames, "score": scores,
-                                  "label": np.asarray(video.labels)[frames]}))
-
-    fixed_threshold = None
-    if options.normalization == "none" and options.smoothing == "none":
-        fixed_threshold = float(np.quantile(validation_final, options.fixed_threshold_quantile))
     protocol = PROTOCOLS.get(options.protocol)(
         window_length=window_length,
         score_position=method.score_position,
@@ -277,10 +304,29 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
         smoothing=options.smoothing,
         smoothing_sigma=options.smoothing_sigma,
     )
-    metrics = protocol.evaluate(video_scores, video_labels, fixed_threshold=fixed_threshold)
 
-    scores_table = pd.concat(rows, ignore_index=True)
-    atomic_write_text(folder.file("scores.csv"), scores_table.to_csv(index=False))
+    def evaluate_current() -> Evaluation:
+        return evaluate(method, validation_windows, test_windows, prepared.test, protocol, options, profile.batch_size)
+
+    # Training and model selection; only `test-auc` looks at test labels.
+    training, selection = None, {"rule": options.selection, "uses_test_labels": False}
+    if method.trainable:
+        training = train(method, train_windows, validation_windows, profile, folder.checkpoint_dir,
+                         seed=options.seed, resume=options.resume, progress=options.progress,
+                         keep_every_epoch=options.selection == "test-auc")
+        selection.update(best_epoch=training.best_epoch, best_validation_loss=training.best_validation_loss)
+        if options.selection == "test-auc":
+            selection.update(_select_on_test_labels(method, folder, training, evaluate_current))
+        else:
+            selected = BEST_CHECKPOINT if options.selection == "validation-loss" else LAST_CHECKPOINT
+            method.load_state_dict(load_checkpoint(folder.checkpoint_dir / selected)["model"])
+            selection["checkpoint"] = selected
+
+    result = evaluate_current()
+    atomic_write_text(folder.file("scores.csv"), result.scores_table.to_csv(index=False))
+    metrics, fixed_threshold, calibration = result.metrics, result.fixed_threshold, result.calibration
+    if selection["uses_test_labels"]:
+        metrics["label_informed_selection"] = True
 
     record = {
         "run_id": run_id,
@@ -293,12 +339,7 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
             "rule": f"quantile {options.fixed_threshold_quantile} of scores on held-out normal training videos"
             if fixed_threshold is not None else "not defined when scores are normalised or smoothed",
         },
-        "model_selection": {
-            "rule": options.selection,
-            "uses_test_labels": False,
-            "best_epoch": training.best_epoch if training else None,
-            "best_validation_loss": training.best_validation_loss if training else None,
-        },
+        "model_selection": selection,
         "training": dataclasses.asdict(training) if training else None,
         "calibration": calibration.to_dict(),
         "provenance": {
@@ -317,14 +358,14 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
             },
             "cache": prepared.provenance(),
             "flow": {"enabled": options.use_flow, "backend": options.flow_backend if options.use_flow else None,
-                     "encoding": options.flow_encoding if options.use_flow else None},
+                     "encoding": flow_encoding if options.use_flow else None},
             "method": method.describe(),
             "device": device_description(options.device),
             "libraries": library_versions(),
             "wall_seconds": {
                 "prepare": prepare_seconds,
                 "train": training.wall_seconds if training else 0.0,
-                "score": score_seconds,
+                "score": result.score_seconds,
                 "total": time.perf_counter() - started,
             },
             "finished": utc_now(),

@@ -34,6 +34,10 @@ class TrainingResult:
     wall_seconds: float = 0.0
 
 
+def epoch_checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:04d}.pt"
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -71,8 +75,13 @@ def train(
     seed: int,
     resume: bool = False,
     progress: bool = True,
+    keep_every_epoch: bool = False,
 ) -> TrainingResult:
-    """Train `method` under `profile`, keeping `last.pt` after every epoch and `best.pt` at the lowest validation loss."""
+    """Train `method` under `profile`, keeping `last.pt` after every epoch and `best.pt` at the lowest validation loss.
+
+    With `keep_every_epoch`, the weights after each epoch are also kept as
+    `epoch_NNNN.pt` (for selection rules that compare epochs afterwards).
+    """
     from tqdm.auto import tqdm
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +144,8 @@ def train(
             save_checkpoint(checkpoint_dir / BEST_CHECKPOINT, {"model": method.state_dict(), "epoch": epoch + 1})
         else:
             epochs_without_gain += 1
+        if keep_every_epoch:
+            save_checkpoint(checkpoint_dir / epoch_checkpoint_name(epoch + 1), {"model": method.state_dict(), "epoch": epoch + 1})
 
         save_checkpoint(
             last_path,

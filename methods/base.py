@@ -44,6 +44,8 @@ class Method(nn.Module, ABC):
     uses_flow: bool = False
     trainable: bool = True
     config_class: type | None = None
+    # Flow encoding the method needs whatever the run asks for (e.g. "raw" for flow magnitudes); None: the run's choice.
+    required_flow_encoding: str | None = None
 
     def attach_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         """Give the method the optimizers (restored from a checkpoint on resume) that training_step uses."""
