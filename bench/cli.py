@@ -104,18 +104,22 @@ def options_from_args(args: argparse.Namespace):
     )
 
 
+def _format(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def command_run(args: argparse.Namespace) -> int:
     from bench.runner import run
 
     record = run(options_from_args(args))
     metrics = record["metrics"]
     print(f"run {record['run_id']} ({record['provenance']['profile']['name']} profile)")
-    for key in ("micro_auc", "macro_auc", "ap", "f1_fixed"):
-        value = metrics.get(key)
-        print(f"  {key:<22} {value if value is None else f'{value:.4f}'}")
+    for key in ("micro_auc", "macro_auc", "ap"):
+        print(f"  {key:<20} {_format(metrics.get(key))}")
+    fixed = metrics.get("f1_fixed")
+    print(f"  {'f1_fixed':<20} {_format(fixed['f1'] if fixed else None)}  (threshold from held-out normal video)")
     for key in ("f1_youden_global", "f1_youden_per_video"):
-        value = metrics.get(key)
-        print(f"  {key:<22} {value if value is None else f'{value:.4f}'}  (oracle threshold: uses test labels)")
+        print(f"  {key:<20} {_format(metrics[key]['f1'])}  (oracle threshold: uses test labels)")
     print(f"  record: {args.runs_dir}/{record['run_id']}/metrics.json")
     return 0
 
@@ -153,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    from bench.runner import RunExistsError
+
     try:
         return args.handler(args)
-    except (UnknownNameError, FileNotFoundError, ValueError) as error:
+    except (UnknownNameError, FileNotFoundError, ValueError, RunExistsError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 2
 

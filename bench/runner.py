@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 SELECTION_RULES = ("validation-loss", "last-epoch", "test-auc")
 DEFAULT_CACHE_ENV = "VADBENCH_CACHE_DIR"
+# Inference batch; scores do not depend on it because every method scores in eval mode.
+SCORE_BATCH_SIZE = 16
 
 
 class RunExistsError(RuntimeError):
@@ -178,6 +180,7 @@ def evaluate(method: Method, validation_windows: WindowDataset, test_windows: Wi
              test_videos: list[PreparedVideo], protocol, options: RunOptions, batch_size: int) -> Evaluation:
     """Calibrate on held-out normal windows, score the test windows and apply the protocol."""
     started = time.perf_counter()
+    batch_size = max(batch_size, SCORE_BATCH_SIZE)
     validation_scores = score_windows(method, validation_windows, batch_size, options.progress, "score validation")
     calibration = ScoreCalibration.fit(validation_scores["components"])
     validation_final = method.combine_scores(validation_scores["components"], calibration)
