@@ -41,6 +41,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run from its last epoch checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start again")
     parser.add_argument("--ground-truth", help="ground-truth source of the dataset (Ped2: masks, official or mat)")
+    parser.add_argument("--dataset-option", action="append", type=_method_option, default=[], metavar="KEY=VALUE",
+                        help="dataset adapter option, JSON value (repeatable)")
+    parser.add_argument("--protocol", help="evaluation protocol (default: the dataset's own, see `bench list`)")
+    parser.add_argument("--protocol-option", action="append", type=_method_option, default=[], metavar="KEY=VALUE",
+                        help="protocol option, JSON value (repeatable), e.g. --protocol-option aggregation=\"mean\"")
     parser.add_argument("--flow-backend", default="dis", help="optical flow backend (default: dis)")
     parser.add_argument("--flow-encoding", default="color", choices=("color", "raw"),
                         help="flow input: colour image in [0, 1] (default) or raw (u, v)")
@@ -85,6 +90,9 @@ def options_from_args(args: argparse.Namespace):
         resume=args.resume,
         overwrite=args.overwrite,
         ground_truth=args.ground_truth,
+        dataset_options=dict(args.dataset_option),
+        protocol=args.protocol,
+        protocol_options=dict(args.protocol_option),
         flow_backend=args.flow_backend,
         flow_encoding=args.flow_encoding,
         use_flow=args.flow == "on",
@@ -114,12 +122,14 @@ def command_run(args: argparse.Namespace) -> int:
     record = run(options_from_args(args))
     metrics = record["metrics"]
     print(f"run {record['run_id']} ({record['provenance']['profile']['name']} profile)")
-    for key in ("micro_auc", "macro_auc", "ap"):
-        print(f"  {key:<20} {_format(metrics.get(key))}")
-    fixed = metrics.get("f1_fixed")
-    print(f"  {'f1_fixed':<20} {_format(fixed['f1'] if fixed else None)}  (threshold from held-out normal video)")
-    for key in ("f1_youden_global", "f1_youden_per_video"):
-        print(f"  {key:<20} {_format(metrics[key]['f1'])}  (oracle threshold: uses test labels)")
+    for key in ("micro_auc", "macro_auc", "ap", "auc", "clip_auc"):
+        if key in metrics:
+            print(f"  {key:<20} {_format(metrics[key])}")
+    for key, note in (("f1_fixed", "threshold from held-out normal video"),
+                      ("f1_youden_global", "oracle threshold: uses test labels"),
+                      ("f1_youden_per_video", "oracle threshold: uses test labels")):
+        if metrics.get(key) is not None:
+            print(f"  {key:<20} {_format(metrics[key]['f1'])}  ({note})")
     print(f"  record: {args.runs_dir}/{record['run_id']}/metrics.json")
     return 0
 

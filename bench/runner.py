@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 SELECTION_RULES = ("validation-loss", "last-epoch", "test-auc")
 DEFAULT_CACHE_ENV = "VADBENCH_CACHE_DIR"
-# Inference batch; scores do not depend on it because every method scores in eval mode.
+# Inference batch; every method scores in eval mode, so scores depend on it only through rounding.
 SCORE_BATCH_SIZE = 16
 
 
@@ -69,7 +69,9 @@ class RunOptions:
     resume: bool = False
     overwrite: bool = False
     ground_truth: str | None = None
-    protocol: str = "frame"
+    dataset_options: dict = field(default_factory=dict)
+    protocol: str | None = None
+    protocol_options: dict = field(default_factory=dict)
     flow_backend: str = "dis"
     flow_encoding: str = "color"
     use_flow: bool = True
@@ -276,7 +278,10 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
 
     # Data: adapter, subsets, frame cache.
     data_root = resolve_data_root(options.data_root)
-    dataset: Dataset = DATASETS.get(options.dataset)(data_root / options.dataset, ground_truth=options.ground_truth)
+    adapter = DATASETS.get(options.dataset)
+    # An adapter may read another dataset's folder (e.g. a named subset); `data_folder` says which.
+    dataset_folder = data_root / getattr(adapter, "data_folder", options.dataset)
+    dataset: Dataset = adapter(dataset_folder, ground_truth=options.ground_truth, **options.dataset_options)
     dataset.train = select_videos(dataset.train, options.train_videos, "training")
     dataset.test = select_videos(dataset.test, options.test_videos, "test")
     cache_config = CacheConfig(flow_backend=options.flow_backend, first_flow=options.first_flow)
@@ -300,12 +305,14 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
     train_windows, validation_windows, test_windows = windows(train_videos), windows(validation_videos), windows(prepared.test)
     method = build_method(options, flow_channels=train_windows.num_flow_channels)
 
-    protocol = PROTOCOLS.get(options.protocol)(
+    protocol_name = options.protocol or dataset.protocol
+    protocol = PROTOCOLS.get(protocol_name)(
         window_length=window_length,
         score_position=method.score_position,
         normalization=options.normalization,
         smoothing=options.smoothing,
         smoothing_sigma=options.smoothing_sigma,
+        **options.protocol_options,
     )
 
     def evaluate_current() -> Evaluation:
@@ -336,6 +343,7 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
         "method": options.method,
         "dataset": options.dataset,
         "subset": _subset_label(options),
+        "protocol": protocol_name,
         "metrics": metrics,
         "fixed_threshold": {
             "value": fixed_threshold,

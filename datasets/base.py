@@ -92,6 +92,8 @@ class Dataset:
     test: list[Video]
     ground_truth: str
     notes: dict[str, str] = field(default_factory=dict)
+    # Registered protocol that evaluates this dataset unless the run names another.
+    protocol: str = "frame"
 
     @property
     def videos(self) -> list[Video]:
