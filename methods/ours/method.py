@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from methods import METHODS
-from methods.base import Method, ScoreCalibration
+from methods.base import Method, ScoreCalibration, adam
 from methods.ours import loss as losses
 from methods.ours.model import Discriminator, Generator
 from methods.perceptual import VGGFeatures
@@ -105,8 +105,8 @@ class DualStreamGAN(Method):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr, betas = self.config.learning_rate, self.config.betas
         return {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
+            "generator": adam(self.generator.parameters(), lr=lr, betas=betas),
+            "discriminator": adam(self.discriminator.parameters(), lr=lr, betas=betas),
         }
 
     def generator_losses(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
