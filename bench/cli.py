@@ -1,4 +1,4 @@
-"""Command line: `bench run`, `bench list`."""
+"""Command line: `bench run`, `ablate`, `leaderboard`, `reproduce` and `list`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from bench.registry import UnknownNameError
 
@@ -29,11 +30,20 @@ def _method_option(text: str) -> tuple[str, object]:
     return key.strip().replace("-", "_"), parsed
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", required=True, help="registered method name (see `bench list`)")
-    parser.add_argument("--dataset", required=True, help="registered dataset name (see `bench list`)")
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="leaderboards", help="folder for tables and figures (default: leaderboards)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, method_default: str | None = None,
+                      dataset_default: str | None = None) -> None:
+    parser.add_argument("--method", required=method_default is None, default=method_default,
+                        help="registered method name (see `bench list`)")
+    parser.add_argument("--dataset", required=dataset_default is None, default=dataset_default,
+                        help="registered dataset name (see `bench list`)")
     parser.add_argument("--profile", default="cpu", help="training budget: paper, cpu or smoke (default: cpu)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seeds", help="comma-separated seeds; runs the configuration once per seed (overrides --seed)")
     parser.add_argument("--data-root", help="folder with one subfolder per dataset; default: $VADBENCH_DATA_ROOT")
     parser.add_argument("--cache-dir", help="frame cache folder; default: $VADBENCH_CACHE_DIR or ~/.cache/vadbench")
     parser.add_argument("--runs-dir", default="runs", help="folder for run records (default: runs)")
@@ -116,12 +126,20 @@ def _format(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from bench.runner import run
+def _seeds(args: argparse.Namespace) -> list[int]:
+    if not args.seeds:
+        return [args.seed]
+    try:
+        return [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
 
-    record = run(options_from_args(args))
+
+def _print_record(record: dict, runs_dir: str) -> None:
     metrics = record["metrics"]
-    print(f"run {record['run_id']} ({record['provenance']['profile']['name']} profile)")
+    profile = record["provenance"]["profile"]
+    scale = "" if record["provenance"]["paper_scale"] else ", reduced budget"
+    print(f"run {record['run_id']} ({profile['name']} profile{scale})")
     for key in ("micro_auc", "macro_auc", "ap", "auc", "clip_auc"):
         if key in metrics:
             print(f"  {key:<20} {_format(metrics[key])}")
@@ -130,7 +148,100 @@ def command_run(args: argparse.Namespace) -> int:
                       ("f1_youden_per_video", "oracle threshold: uses test labels")):
         if metrics.get(key) is not None:
             print(f"  {key:<20} {_format(metrics[key]['f1'])}  ({note})")
-    print(f"  record: {args.runs_dir}/{record['run_id']}/metrics.json")
+    print(f"  record: {runs_dir}/{record['run_id']}/metrics.json")
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from bench.runner import run
+
+    base = options_from_args(args)
+    for seed in _seeds(args):
+        _print_record(run(replace(base, seed=seed)), args.runs_dir)
+    return 0
+
+
+def _run_or_reuse(options) -> dict:
+    """Run, or reuse a completed run with the same options (its folder name is derived from them)."""
+    from dataclasses import replace
+
+    from bench.records import STATUS_COMPLETE, RunFolder
+    from bench.runner import run
+
+    folder = RunFolder(Path(options.runs_dir) / (options.run_id or options.default_run_id()))
+    if folder.status() == STATUS_COMPLETE:
+        logger.info("reusing completed run %s", folder.path)
+        return json.loads(folder.file("metrics.json").read_text())
+    return run(replace(options, resume=folder.path.exists()))
+
+
+def command_ablate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from bench.leaderboard import write_leaderboards
+
+    variant = options_from_args(args)
+    if not (variant.drop or not variant.use_flow or variant.flow_backend != "dis"):
+        raise ValueError("nothing to ablate: pass --drop TERMS, --flow off or --flow-backend NAME")
+    full = replace(variant, drop=(), use_flow=True, flow_backend="dis")
+    for seed in _seeds(args):
+        for options in (full, variant):
+            _print_record(_run_or_reuse(replace(options, seed=seed)), args.runs_dir)
+    write_leaderboards(Path(args.runs_dir), Path(args.out), figures=not args.no_figures)
+    print(f"ablation table: {args.out}/ablations.md")
+    return 0
+
+
+def command_leaderboard(args: argparse.Namespace) -> int:
+    from bench.leaderboard import write_leaderboards
+
+    boards = write_leaderboards(Path(args.runs_dir), Path(args.out), figures=not args.no_figures)
+    for name in boards:
+        print(f"wrote {args.out}/{name}.md and {args.out}/{name}.csv")
+    return 0
+
+
+def command_reproduce(args: argparse.Namespace) -> int:
+    """Run the leaderboard suite, rebuild the tables and compare them with the committed ones."""
+    import tempfile
+
+    import datasets.registered  # noqa: F401
+    import methods.registered  # noqa: F401
+    from dataclasses import replace
+
+    from bench.leaderboard import write_leaderboards
+    from bench.suite import TOLERANCE, compare_tables, leaderboard_suite, options_for
+    from datasets import DATASETS
+    from methods import METHODS
+
+    base = replace(options_from_args(args), method="", dataset="")
+    entries = leaderboard_suite(METHODS.names(), DATASETS.names())
+    for index, entry in enumerate(entries, 1):
+        for seed in _seeds(args):
+            logger.info("suite run %d/%d: %s on %s, seed %d", index, len(entries), entry.method, entry.dataset, seed)
+            _run_or_reuse(replace(options_for(entry, base), seed=seed))
+
+    if args.update:
+        write_leaderboards(Path(args.runs_dir), Path(args.out), figures=not args.no_figures)
+        print(f"leaderboards updated in {args.out}; commit them with their records")
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="leaderboards-") as scratch:
+        write_leaderboards(Path(args.runs_dir), Path(scratch), figures=not args.no_figures)
+        problems = compare_tables(Path(args.out), Path(scratch))
+        if args.figures_dir:
+            import shutil
+
+            shutil.copytree(Path(scratch), Path(args.figures_dir), dirs_exist_ok=True)
+    if problems:
+        print(f"regenerated leaderboards differ from the committed ones in {args.out} (tolerance {TOLERANCE}):")
+        for problem in problems:
+            print(f"  {problem}")
+        print(f"If the change is intended, run `bench reproduce --profile {args.profile} --update` and commit "
+              f"{args.out}/.")
+        return 1
+    print(f"regenerated leaderboards match the committed ones in {args.out} (tolerance {TOLERANCE})")
     return 0
 
 
@@ -157,6 +268,25 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser = commands.add_parser("run", help="train a method on a dataset, score and evaluate it")
     add_run_arguments(run_parser)
     run_parser.set_defaults(handler=command_run)
+
+    ablate_parser = commands.add_parser("ablate", help="retrain ours with loss terms dropped or flow off, beside the "
+                                        "full model, and write leaderboards/ablations.md")
+    add_run_arguments(ablate_parser, method_default="ours", dataset_default="ped2")
+    add_output_arguments(ablate_parser)
+    ablate_parser.set_defaults(handler=command_ablate)
+
+    board_parser = commands.add_parser("leaderboard", help="build tables and figures from completed run records")
+    board_parser.add_argument("--runs-dir", default="runs", help="folder of run records (default: runs)")
+    add_output_arguments(board_parser)
+    board_parser.set_defaults(handler=command_leaderboard)
+
+    reproduce_parser = commands.add_parser("reproduce", help="run the leaderboard suite and check the committed "
+                                           "tables against the regenerated ones")
+    add_run_arguments(reproduce_parser, method_default="", dataset_default="")
+    add_output_arguments(reproduce_parser)
+    reproduce_parser.add_argument("--update", action="store_true", help="write the regenerated tables to --out")
+    reproduce_parser.add_argument("--figures-dir", help="also keep the regenerated tables and figures here")
+    reproduce_parser.set_defaults(handler=command_reproduce)
 
     list_parser = commands.add_parser("list", help="show registered methods, datasets, protocols, flow backends")
     list_parser.set_defaults(handler=command_list)

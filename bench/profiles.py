@@ -58,6 +58,16 @@ _add(
 )
 _add(
     Profile(
+        name="ci",
+        epochs=2,
+        steps_per_epoch=25,
+        max_validation_batches=10,
+        description="50 steps at batch 4; sized so that CI regenerates every leaderboard and the ablation "
+        "table, plus the test suite, within 60 minutes on 2 CPU cores",
+    )
+)
+_add(
+    Profile(
         name="smoke",
         epochs=2,
         steps_per_epoch=2,
