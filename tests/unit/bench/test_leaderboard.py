@@ -1,0 +1,106 @@
+"""Leaderboard tables from run records, and the CI comparison of regenerated tables."""
+
+import pandas as pd
+import pytest
+
+from bench.leaderboard import variant_label, write_leaderboards
+from bench.records import RunFolder
+from bench.suite import compare_tables
+
+
+def _write_run(runs_dir, run_id, *, method="ours", dataset="ped2", seed=0, micro_auc=0.8, drop=(), use_flow=True,
+               subset=None, status="complete", profile="ci"):
+    folder = RunFolder(runs_dir / run_id)
+    folder.path.mkdir(parents=True)
+    options = {"method": method, "dataset": dataset, "seed": seed, "drop": list(drop), "use_flow": use_flow,
+               "flow_backend": "dis", "profile": profile, "normalization": "none", "smoothing": "none",
+               "selection": "validation-loss", "method_options": {}, "dataset_options": {}}
+    folder.write_json("config.json", {"options": options})
+    metrics = {"micro_auc": micro_auc, "macro_auc": micro_auc - 0.1, "ap": 0.7, "f1_fixed": {"f1": 0.5},
+               "f1_youden_per_video": {"f1": 0.9}}
+    folder.write_json("metrics.json", {
+        "run_id": run_id, "method": method, "dataset": dataset, "subset": subset, "metrics": metrics,
+        "training": {"steps": 50}, "provenance": {"profile": {"name": profile, "batch_size": 4}}})
+    folder.set_status(status)
+
+
+def test_seeds_averaged_into_one_row(tmp_path):
+    runs = tmp_path / "runs"
+    _write_run(runs, "a0", seed=0, micro_auc=0.80)
+    _write_run(runs, "a1", seed=1, micro_auc=0.90)
+    boards = write_leaderboards(runs, tmp_path / "out", figures=False)
+    ours = boards["ped2"][boards["ped2"]["source"] == "run"]
+    assert len(ours) == 1
+    assert ours["micro AUC mean"].iloc[0] == pytest.approx(0.85)
+    assert ours["micro AUC std"].iloc[0] == pytest.approx(0.0707, abs=1e-3)
+    assert ours["seeds"].iloc[0] == "0,1"
+    assert ours["gap to paper"].iloc[0] == pytest.approx(0.85 - 0.96)
+
+
+def test_reported_rows_marked(tmp_path):
+    boards = write_leaderboards(tmp_path / "empty", tmp_path / "out", figures=False)
+    reported = boards["ped2"][boards["ped2"]["source"] == "reported"]
+    assert "ours (paper)" in set(reported["method"])
+    markdown = (tmp_path / "out" / "ped2.md").read_text()
+    assert "reported" in markdown
+    assert "doi:10.20944/preprints202508.1337.v1" in markdown
+
+
+def test_stand_in_dataset_has_no_paper_gap(tmp_path):
+    runs = tmp_path / "runs"
+    _write_run(runs, "s", dataset="surveillance-fight")
+    boards = write_leaderboards(runs, tmp_path / "out", figures=False)
+    row = boards["fight"][boards["fight"]["source"] == "run"].iloc[0]
+    assert row["dataset"] == "surveillance-fight"
+    assert pd.isna(row["gap to paper"])
+
+
+def test_subset_run_has_no_paper_gap(tmp_path):
+    runs = tmp_path / "runs"
+    _write_run(runs, "s", subset="test=Test001")
+    boards = write_leaderboards(runs, tmp_path / "out", figures=False)
+    row = boards["ped2"][boards["ped2"]["source"] == "run"].iloc[0]
+    assert "test=Test001" in row["dataset"]
+    assert pd.isna(row["gap to paper"])
+
+
+def test_unfinished_run_not_in_table(tmp_path):
+    runs = tmp_path / "runs"
+    _write_run(runs, "done", micro_auc=0.8)
+    _write_run(runs, "killed", seed=1, micro_auc=0.1, status="running")
+    boards = write_leaderboards(runs, tmp_path / "out", figures=False)
+    assert boards["ped2"][boards["ped2"]["source"] == "run"]["seeds"].tolist() == ["0"]
+
+
+def test_ablation_table_differences(tmp_path):
+    runs = tmp_path / "runs"
+    _write_run(runs, "full", micro_auc=0.80)
+    _write_run(runs, "noperc", micro_auc=0.75, drop=("perceptual",))
+    _write_run(runs, "noflow", micro_auc=0.70, use_flow=False)
+    boards = write_leaderboards(runs, tmp_path / "out", figures=False)
+    table = boards["ablations"].set_index("variant")
+    assert table.loc["default", "difference from full model"] == pytest.approx(0.0)
+    assert table.loc["without perceptual", "difference from full model"] == pytest.approx(-0.05)
+    assert table.loc["flow off", "difference from full model"] == pytest.approx(-0.10)
+    assert len(boards["ped2"][boards["ped2"]["source"] == "run"]) == 1
+
+
+def test_variant_labels():
+    assert variant_label({"drop": ["temporal", "pixel"]}) == "without pixel, temporal"
+    assert variant_label({"use_flow": False}) == "flow off"
+    assert variant_label({}) == "default"
+
+
+def test_compare_tables_within_tolerance(tmp_path):
+    committed, regenerated = tmp_path / "committed", tmp_path / "regenerated"
+    committed.mkdir()
+    regenerated.mkdir()
+    frame = pd.DataFrame({"source": ["run"], "dataset": ["ped2"], "method": ["ours"], "variant": ["default"],
+                          "profile": ["ci"], "micro AUC mean": [0.8000]})
+    frame.to_csv(committed / "ped2.csv", index=False)
+    frame.assign(**{"micro AUC mean": [0.8004]}).to_csv(regenerated / "ped2.csv", index=False)
+    assert compare_tables(committed, regenerated) == []
+    frame.assign(**{"micro AUC mean": [0.81]}).to_csv(regenerated / "ped2.csv", index=False)
+    problems = compare_tables(committed, regenerated)
+    assert len(problems) == 1
+    assert "committed 0.8, regenerated 0.81" in problems[0]
