@@ -142,7 +142,11 @@ def _budget(run: RunRecord) -> str:
     training = run.record.get("training")
     if training is None:
         return "no training"
-    return f"{training['steps']} steps at batch {profile['batch_size']}"
+    budget = f"{training['steps']} steps at batch {profile['batch_size']}"
+    reduced = (profile.get("method_options") or {}).get(run.options["method"])
+    if reduced and not any(key in (run.options.get("method_options") or {}) for key in reduced):
+        budget += ", reduced width (" + ", ".join(f"{key}={value}" for key, value in sorted(reduced.items())) + ")"
+    return budget
 
 
 def _format_mean_std(values: list[float]) -> str:

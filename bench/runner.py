@@ -123,9 +123,10 @@ def split_validation(videos: list[PreparedVideo], count: int) -> tuple[list[Prep
     return ordered[:-count], ordered[-count:]
 
 
-def build_method(options: RunOptions, flow_channels: int) -> Method:
+def build_method(options: RunOptions, flow_channels: int, profile: Profile | None = None) -> Method:
     method_class = METHODS.get(options.method)
-    values = dict(options.method_options)
+    values = dict(profile.method_options.get(method_class.name, {})) if profile else {}
+    values.update(options.method_options)
     config_class = method_class.config_class
     if config_class is not None:
         field_names = {item.name for item in dataclasses.fields(config_class)}
@@ -303,7 +304,7 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
                              flow_encoding=flow_encoding, use_flow=options.use_flow)
 
     train_windows, validation_windows, test_windows = windows(train_videos), windows(validation_videos), windows(prepared.test)
-    method = build_method(options, flow_channels=train_windows.num_flow_channels)
+    method = build_method(options, flow_channels=train_windows.num_flow_channels, profile=profile)
 
     protocol_name = options.protocol or dataset.protocol
     protocol = PROTOCOLS.get(protocol_name)(
