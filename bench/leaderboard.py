@@ -1,6 +1,6 @@
 """Leaderboards: tables and figures built from completed run records.
 
-Only runs whose `status.json` says complete enter a table. Runs that differ
+Only runs whose `status.json` status is complete enter a table. Runs that differ
 only in their seed form one row with the mean and standard deviation.
 """
 
@@ -32,7 +32,7 @@ BOARD_TITLES = {
     "fight": "Fight clips: clip-level AUC and F1 (as Table 3 of the paper)",
     "xd": "XD-Violence: frame-level AP (as Table 2 of the paper)",
 }
-# Displayed metric -> (headline key for the paper gap, list of (column, extractor path candidates)).
+# Table column -> metric keys to look up in metrics.json, first found wins (dotted keys reach nested values).
 BOARD_METRICS = {
     "ped2": [
         ("micro AUC", ("micro_auc",)),
@@ -298,7 +298,7 @@ def _figure_links(board: str, runs: list[RunRecord], out_dir: Path) -> str:
 
 
 def build_ablation_table(runs: list[RunRecord], records_link: str) -> tuple[pd.DataFrame, str]:
-    """One row per variant of `ours`, with its difference from the full model under the same seed and budget."""
+    """Build one row per variant of `ours`, with its difference from the full model under the same seed and budget."""
     from tabulate import tabulate
 
     rows = []

@@ -280,7 +280,7 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
     # Data: adapter, subsets, frame cache.
     data_root = resolve_data_root(options.data_root)
     adapter = DATASETS.get(options.dataset)
-    # An adapter may read another dataset's folder (e.g. a named subset); `data_folder` says which.
+    # An adapter may read another dataset's folder (e.g. a named subset), named by its `data_folder`.
     dataset_folder = data_root / getattr(adapter, "data_folder", options.dataset)
     dataset: Dataset = adapter(dataset_folder, ground_truth=options.ground_truth, **options.dataset_options)
     dataset.train = select_videos(dataset.train, options.train_videos, "training")

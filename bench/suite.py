@@ -38,7 +38,7 @@ ABLATIONS = (
 
 
 def leaderboard_suite(registered_methods: list[str], registered_datasets: list[str]) -> list[SuiteEntry]:
-    """Every run the committed tables are built from; methods or datasets not registered are left out."""
+    """List every run the committed tables are built from, leaving out unregistered methods and datasets."""
     entries = [SuiteEntry(method, "ped2") for method in PED2_METHODS if method in registered_methods]
     if "surveillance-fight" in registered_datasets:
         entries.append(SuiteEntry("ours", "surveillance-fight"))

@@ -52,7 +52,8 @@ class Method(nn.Module, ABC):
     uses_flow: bool = False
     trainable: bool = True
     config_class: type | None = None
-    # Flow encoding the method needs whatever the run asks for (e.g. "raw" for flow magnitudes); None: the run's choice.
+    # Flow encoding the method requires regardless of the run options (e.g. "raw" for flow magnitudes).
+    # None means the run's --flow-encoding applies.
     required_flow_encoding: str | None = None
 
     def attach_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:

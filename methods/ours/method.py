@@ -92,7 +92,7 @@ class DualStreamGAN(Method):
         fake = self.generator(rgb, batch.get("flow") if self.uses_flow else None)
         if self.config.output_frames == "all":
             return rgb, fake, fake
-        # One output frame: the discriminator sees the real context with the reconstructed last frame.
+        # One output frame: the discriminator gets the real context frames plus the reconstructed last frame.
         fake_clip = torch.cat([rgb[:, :-1], fake], dim=1)
         return rgb[:, -1:], fake, fake_clip
 
