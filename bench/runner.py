@@ -367,6 +367,12 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
                 "train_videos": [video.name for video in train_videos],
                 "validation_videos": [video.name for video in validation_videos],
                 "test_videos": [video.name for video in prepared.test],
+                # Videos shorter than the window give no windows; they are listed and counted, never dropped silently.
+                "skipped_short_videos": {
+                    split: {"count": len(windows_.skipped_videos), "videos": list(windows_.skipped_videos)}
+                    for split, windows_ in (("train", train_windows), ("validation", validation_windows),
+                                            ("test", test_windows))
+                },
             },
             "cache": prepared.provenance(),
             "flow": {"enabled": options.use_flow, "backend": options.flow_backend if options.use_flow else None,

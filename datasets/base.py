@@ -46,6 +46,11 @@ class Video:
     build it from the real count, so labels never rely on a count from
     metadata. It is None for training videos. `clip_label` is the single
     label of clip-level datasets, None elsewhere.
+
+    `frame_range` = (start, end) restricts the video to the decoded frames
+    start <= i < end (0-based, end exclusive) of its file or image folder, for
+    datasets that cut several videos out of one file, and `frame_labels` then
+    receives the number of frames decoded inside the range. None keeps every frame.
     """
 
     name: str
@@ -54,12 +59,20 @@ class Video:
     video_path: Path | None = None
     frame_labels: Callable[[int], np.ndarray] | None = field(default=None, compare=False)
     clip_label: int | None = None
+    frame_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if (self.frame_paths is None) == (self.video_path is None):
             raise ValueError(f"video {self.name!r}: set exactly one of frame_paths and video_path")
         if self.split not in ("train", "test"):
             raise ValueError(f"video {self.name!r}: split must be 'train' or 'test', got {self.split!r}")
+        if self.frame_range is not None:
+            start, end = self.frame_range
+            if not 0 <= start < end:
+                raise ValueError(
+                    f"video {self.name!r}: frame_range must be (start, end) with 0 <= start < end, "
+                    f"got {self.frame_range!r}"
+                )
 
     @property
     def source_files(self) -> tuple[Path, ...]:

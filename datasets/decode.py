@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,14 +21,26 @@ def iter_frames(video: Video) -> Iterator[np.ndarray]:
     Frames are read one at a time, so memory does not grow with the video
     length. Grayscale images and frames become 3-channel, 16-bit images are
     reduced to 8 bits and an alpha channel is dropped (OpenCV's IMREAD_COLOR).
-    Raises DataError naming the file when a frame cannot be read, when the
-    frames of an image folder differ in size, or when a video file is empty,
-    cannot be opened or yields no frame.
+    Raises DataError naming the file when a frame cannot be read or is a
+    truncated JPEG (OpenCV would fill its missing rows with gray), or when the
+    frames of an image folder differ in size. It also raises DataError when a
+    video file is empty, cannot be opened or yields no frame. A video file that
+    stops before the frame count of its header yields the frames it has, with
+    a logged warning.
+
+    With `video.frame_range` = (start, end), only frames start <= i < end are
+    yielded. Frames before start are still decoded (no seeking), because
+    seeking is not frame-exact for every codec. A file that ends inside the
+    range yields the frames it has, with a logged warning, and one that ends
+    at or before start raises DataError.
     """
     if video.frame_paths is not None:
-        yield from _iter_image_folder(video.name, video.frame_paths)
+        paths = video.frame_paths
+        if video.frame_range is not None:
+            paths = _frame_range_paths(video.name, paths, video.frame_range)
+        yield from _iter_image_folder(video.name, paths)
     else:
-        yield from _iter_container(video.name, video.video_path)
+        yield from _iter_container(video.name, video.video_path, video.frame_range)
 
 
 def estimate_frame_count(video: Video) -> int:
@@ -37,14 +50,21 @@ def estimate_frame_count(video: Video) -> int:
     as a size hint and take the real count from `iter_frames`.
     """
     if video.frame_paths is not None:
-        return len(video.frame_paths)
+        count = len(video.frame_paths)
+    else:
+        capture = cv2.VideoCapture(str(video.video_path))
+        try:
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        finally:
+            capture.release()
+        count = max(count, 0)
 
-    capture = cv2.VideoCapture(str(video.video_path))
-    try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-    finally:
-        capture.release()
-    return max(count, 0)
+    if video.frame_range is None:
+        return count
+    start, end = video.frame_range
+    if count == 0:
+        return end - start
+    return max(min(count, end) - start, 0)
 
 
 def resize_square(frame: np.ndarray, size: int) -> np.ndarray:
@@ -88,6 +108,11 @@ def _iter_image_folder(name: str, paths: tuple[Path, ...]) -> Iterator[np.ndarra
                 f"video {name!r}: cannot read frame {path}: the file is missing, empty or not "
                 "an image format OpenCV decodes; restore it from the original dataset archive"
             )
+        if _is_truncated_jpeg(path):
+            raise DataError(
+                f"video {name!r}: frame {path} is a truncated JPEG (no end-of-image marker after its image "
+                "data); restore it from the original dataset archive"
+            )
 
         if first_shape is None:
             first_shape = frame.shape
@@ -99,7 +124,39 @@ def _iter_image_folder(name: str, paths: tuple[Path, ...]) -> Iterator[np.ndarra
         yield _to_rgb(frame)
 
 
-def _iter_container(name: str, path: Path) -> Iterator[np.ndarray]:
+def _is_truncated_jpeg(path: Path) -> bool:
+    """Return True for a JPEG file whose last scan has no end-of-image marker (FFD9) after it.
+
+    libjpeg decodes a cut-off JPEG with a warning only, so this is the check
+    that catches it. Inside entropy-coded data a 0xFF byte is followed by 0x00
+    or a restart marker, so FFD9 after the last start-of-scan marker (FFDA)
+    can only be the real end of the image. Bytes after FFD9 are allowed. Other
+    formats return False: OpenCV 5.1 already rejects truncated PNG, TIFF and BMP files.
+    """
+    with open(path, "rb") as file:
+        if file.read(2) != b"\xff\xd8":
+            return False
+        file.seek(-2, os.SEEK_END)
+        if file.read(2) == b"\xff\xd9":
+            return False
+        file.seek(0)
+        data = file.read()
+    return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+
+
+def _frame_range_paths(name: str, paths: tuple[Path, ...], frame_range: tuple[int, int]) -> tuple[Path, ...]:
+    start, end = frame_range
+    if start >= len(paths):
+        raise DataError(
+            f"video {name!r}: frame range [{start}, {end}) starts at or past the end of its {len(paths)} frame files"
+        )
+    if end > len(paths):
+        logger.warning("video %r: frame range [%d, %d) ends past the last of its %d frame files",
+                       name, start, end, len(paths))
+    return paths[start:end]
+
+
+def _iter_container(name: str, path: Path, frame_range: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     if not path.is_file():
         raise DataError(f"video {name!r}: video file {path} not found")
     if path.stat().st_size == 0:
@@ -113,9 +170,17 @@ def _iter_container(name: str, path: Path) -> Iterator[np.ndarray]:
                 "codec is not supported by this OpenCV build (check cv2.getBuildInformation())"
             )
         reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        start, end = frame_range if frame_range is not None else (0, None)
+
+        # grab() decodes without converting the frame, so skipped frames cost less than read().
+        skipped = 0
+        while skipped < start and capture.grab():
+            skipped += 1
+        if skipped < start:
+            raise DataError(_range_past_end_message(name, path, frame_range, skipped))
 
         count = 0
-        while True:
+        while end is None or start + count < end:
             ok, frame = capture.read()
             if not ok:
                 break
@@ -124,8 +189,27 @@ def _iter_container(name: str, path: Path) -> Iterator[np.ndarray]:
     finally:
         capture.release()
 
+    if count == 0 and frame_range is not None:
+        raise DataError(_range_past_end_message(name, path, frame_range, start))
     if count == 0:
-        raise DataError(f"video {name!r}: video file {path} opened but yielded no frame; the file is damaged")
+        raise DataError(
+            f"video {name!r}: video file {path} opened but yielded no frame; the file is damaged, "
+            "so restore it from the original dataset"
+        )
+    if end is not None:
+        if start + count < end:
+            logger.warning("video %r: frame range [%d, %d) ends past the end of %s, which has %d frames",
+                           name, start, end, path, start + count)
+        return
     if reported > count:
         # Header counts are estimates for some containers, so a shortfall is logged and not raised.
-        logger.warning("video %r: %s decoded %d frames but its header reports %d", name, path, count, reported)
+        logger.warning("video %r: %s decoded %d frames but its header reports %d; if the file is truncated "
+                       "or damaged, restore it from the original dataset", name, path, count, reported)
+
+
+def _range_past_end_message(name: str, path: Path, frame_range: tuple[int, int], num_frames: int) -> str:
+    start, end = frame_range
+    return (
+        f"video {name!r}: frame range [{start}, {end}) starts at or past the end of {path}, which has "
+        f"{num_frames} frames; check the range against this copy of the file"
+    )

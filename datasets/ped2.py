@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 
 from datasets import DATASETS
 from datasets.base import Dataset, DataError, DatasetNotFoundError, Video, fixed_labels
@@ -47,6 +48,8 @@ GROUND_TRUTHS = ("masks", "official", "mat")
 """Ground-truth names, in the order tried when none is requested."""
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
+# Video files found where Ped2 frame folders are expected show that the folder contains another dataset.
+_VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".mpg", ".mpeg", ".mov", ".mkv", ".webm", ".m4v"})
 
 _TRAIN_DIR = re.compile(r"(?:Train)?(\d+)", re.IGNORECASE)
 _TEST_DIR = re.compile(r"(?:Test)?(\d+)", re.IGNORECASE)
@@ -134,6 +137,12 @@ def _find_layout(root: Path) -> _Layout:
     entries = sorted(entry.name for entry in root.iterdir() if not entry.name.startswith("."))
     listing = ", ".join(entries[:8]) + (", ..." if len(entries) > 8 else "")
     reason = f"it contains {listing}" if entries else "the folder is empty"
+    num_videos = sum(1 for name in entries if Path(name).suffix.lower() in _VIDEO_SUFFIXES)
+    if num_videos:
+        reason += (
+            f", including {num_videos} video files, but Ped2 is read from folders of image frames, "
+            "so this folder probably holds another dataset"
+        )
     raise DatasetNotFoundError(_not_found_message(root, reason))
 
 
@@ -301,7 +310,15 @@ def _build_labels(
             f"ground truth {source!r} requested but no {expected} found for {layout.description}; "
             f"choose one of {', '.join(GROUND_TRUTHS)} that exists"
         )
-    ranges = read_ucsd_matlab_ranges(path) if source == "official" else read_mat_ranges(path, "gt")
+    try:
+        ranges = read_ucsd_matlab_ranges(path) if source == "official" else read_mat_ranges(path, "gt")
+    except scipy.io.matlab.MatReadError as error:
+        # NOTE: read_mat_ranges lets this through: scipy 1.17 raises it, an Exception but no ValueError,
+        # for an empty or cut-off .mat file.
+        raise DataError(
+            f"{path}: cannot read the MATLAB file ({error}); restore it from the dataset archive "
+            "or choose another ground truth"
+        ) from error
 
     numbers = sorted(test_frames)
     if len(ranges) != len(numbers):

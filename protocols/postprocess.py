@@ -78,8 +78,11 @@ def _moving_average(scores: np.ndarray, window: int) -> np.ndarray:
     positions = np.arange(len(scores))
     starts = np.maximum(positions - half, 0)
     stops = np.minimum(positions + half + 1, len(scores))
-    cumulative = np.concatenate([[0.0], np.cumsum(scores)])
-    return (cumulative[stops] - cumulative[starts]) / (stops - starts)
+    # Summing offsets from the first score keeps constant runs exactly constant; a plain running sum
+    # rounds them apart and turns ties into an arbitrary ranking.
+    offset = scores[0] if len(scores) else 0.0
+    cumulative = np.concatenate([[0.0], np.cumsum(scores - offset)])
+    return (cumulative[stops] - cumulative[starts]) / (stops - starts) + offset
 
 
 def smooth_scores(

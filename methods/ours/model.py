@@ -10,6 +10,7 @@ their alternatives in methods/ours/README.md.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -164,9 +165,25 @@ class Discriminator(nn.Module):
 
     def forward(self, clip: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         batch, steps = clip.shape[:2]
-        conv = self.conv(clip.flatten(0, 1)).reshape(batch, steps, -1)
+        frames = clip.flatten(0, 1)
+        conv = self.conv(frames) if self.training else self._conv_eval(frames)
+        conv = conv.reshape(batch, steps, -1)
         lstm, _ = self.lstm(conv)
         pooled = lstm.mean(dim=1)
         residual = pooled + self.residual(pooled)
         output = self.head(residual).squeeze(-1)
         return output, {"conv": conv, "lstm": lstm, "residual": residual}
+
+    def _conv_eval(self, frames: torch.Tensor) -> torch.Tensor:
+        """Compute `self.conv` in eval mode with batch norm folded into the convolution, in channels-last layout.
+
+        Equal to `self.conv(frames)` up to floating-point rounding. For 96 frames of 128x128 it
+        took 80 ms instead of 240 ms (1 thread on a busy 2-core machine, docs/benchmarks.md).
+        """
+        convolution, norm, _, pool = self.conv
+        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+        weight = (convolution.weight * scale[:, None, None, None]).contiguous(memory_format=torch.channels_last)
+        bias = (convolution.bias - norm.running_mean) * scale + norm.bias
+        frames = frames.contiguous(memory_format=torch.channels_last)
+        features = F.conv2d(frames, weight, bias, stride=convolution.stride, padding=convolution.padding)
+        return pool(F.relu(features))

@@ -1,0 +1,100 @@
+"""End-to-end `bench run` with the smoke profile on small real subsets of surveillance-fight and xd-subset.
+
+Each run takes about a minute on 2 CPU cores: 8 surveillance clips
+(`max_clips=8`) and the XD-Violence clips cut to 48 frames each
+(`max_frames=48`).
+"""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from datasets.base import resolve_data_root
+
+
+@pytest.fixture(scope="module")
+def data_root():
+    try:
+        return resolve_data_root(None)
+    except FileNotFoundError as error:
+        pytest.fail(f"{error}. Set VADBENCH_DATA_ROOT=/path/to/shared/data to run the real-data tests.")
+
+
+def _run(work, dataset: str, *options: str) -> dict:
+    arguments = ["run", "--method", "ours", "--dataset", dataset, "--profile", "smoke",
+                 "--cache-dir", str(work / "cache"), "--runs-dir", str(work / "runs"),
+                 "--run-id", dataset, "--no-progress", *options]
+    assert main(arguments) == 0
+    return json.loads((work / "runs" / dataset / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def fight_record(data_root, tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("fight"), "surveillance-fight",
+                "--dataset-option", "max_clips=8", "--validation-videos", "1")
+
+
+@pytest.fixture(scope="module")
+def xd_record(data_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("xd")
+    record = _run(work, "xd-subset", "--dataset-option", "max_frames=48")
+    return record, work / "runs" / "xd-subset"
+
+
+def test_fight_metrics_finite(fight_record):
+    metrics = fight_record["metrics"]
+
+    for key in ("clip_auc", "ap"):
+        assert math.isfinite(metrics[key]), key
+    assert math.isfinite(metrics["f1_youden_global"]["f1"])
+    assert metrics["f1_youden_global"]["oracle"] is True
+    assert metrics["f1_fixed"]["oracle"] is False
+
+
+def test_fight_record_names_dataset(fight_record):
+    assert fight_record["dataset"] == "surveillance-fight"
+    assert fight_record["protocol"] == "fight-clips"
+    assert "not Hockey Fight" in fight_record["provenance"]["data"]["notes"]["source"]
+    assert "max_clips=8" in fight_record["provenance"]["data"]["notes"]["subset"]
+
+
+def test_fight_clip_counts(fight_record):
+    metrics = fight_record["metrics"]
+
+    assert metrics["num_clips"] == 6
+    assert metrics["num_fight_clips"] == 4
+    assert metrics["skipped_clips"]["count"] == 0
+    assert metrics["protocol"]["aggregation"] == "max"
+
+
+def test_xd_metrics_finite(xd_record):
+    record, _ = xd_record
+    metrics = record["metrics"]
+
+    for key in ("ap", "micro_auc"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["headline_metric"] == "ap"
+    assert metrics["unscored_rule"] == "pad-first"
+
+
+def test_xd_record_names_subset(xd_record):
+    record, _ = xd_record
+
+    assert record["dataset"] == "xd-subset"
+    assert record["protocol"] == "xd"
+    assert "not XD-Violence results" in record["provenance"]["data"]["notes"]["subset"]
+
+
+def test_xd_every_frame_counted(xd_record):
+    record, folder = xd_record
+    metrics = record["metrics"]
+
+    # Four test videos of 48 frames; the first 5 of each are padded, none excluded.
+    assert metrics["num_frames"] == 4 * 48
+    assert metrics["padded_frames"]["total"] == 4 * 5
+    assert metrics["excluded_frames"]["total"] == 0
+    scores = pd.read_csv(folder / "scores.csv", dtype={"video": str})
+    assert len(scores) == 4 * 43
