@@ -186,4 +186,4 @@ class Discriminator(nn.Module):
         bias = (convolution.bias - norm.running_mean) * scale + norm.bias
         frames = frames.contiguous(memory_format=torch.channels_last)
         features = F.conv2d(frames, weight, bias, stride=convolution.stride, padding=convolution.padding)
-        return pool(F.relu(features))
+        return pool(F.relu(features, inplace=True))
