@@ -75,8 +75,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, method_default: str | Non
                         help="checkpoint selection: validation-loss (default) and last-epoch use no test labels; "
                         "test-auc picks the epoch by test AUC, as the paper's early stopping does, and marks "
                         "the result as label-informed")
-    parser.add_argument("--validation-videos", type=int, default=2,
-                        help="normal training videos held out for selection and calibration (default: 2)")
+    parser.add_argument("--validation-videos", type=int,
+                        help="normal training videos held out for selection and calibration "
+                        "(default: the dataset's, 2 for Ped2 and XD, a fifth of the training clips for fight clips)")
     parser.add_argument("--train-videos", help="comma-separated training video names to use (default: all)")
     parser.add_argument("--test-videos", help="comma-separated test video names to use (default: all)")
     parser.add_argument("--option", action="append", type=_method_option, default=[], metavar="KEY=VALUE",
@@ -140,7 +141,7 @@ def _print_record(record: dict, runs_dir: str) -> None:
     profile = record["provenance"]["profile"]
     scale = "" if record["provenance"]["paper_scale"] else ", reduced budget"
     print(f"run {record['run_id']} ({profile['name']} profile{scale})")
-    for key in ("micro_auc", "macro_auc", "ap", "auc", "clip_auc"):
+    for key in ("micro_auc", "macro_auc", "ap", "pr_auc_trapezoid", "clip_auc"):
         if key in metrics:
             print(f"  {key:<20} {_format(metrics[key])}")
     for key, note in (("f1_fixed", "threshold from held-out normal video"),

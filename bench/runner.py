@@ -83,7 +83,7 @@ class RunOptions:
     smoothing: str = "none"
     smoothing_sigma: float = 2.0
     selection: str = "validation-loss"
-    validation_videos: int = 2
+    validation_videos: int | None = None
     fixed_threshold_quantile: float = 0.95
     train_videos: tuple[str, ...] | None = None
     test_videos: tuple[str, ...] | None = None
@@ -208,13 +208,27 @@ def evaluate(method: Method, validation_windows: WindowDataset, test_windows: Wi
     # A threshold fixed without test labels only makes sense on the raw score scale.
     fixed_threshold = None
     if options.normalization == "none" and options.smoothing == "none":
-        fixed_threshold = float(np.quantile(validation_final, options.fixed_threshold_quantile))
+        if hasattr(protocol, "fixed_threshold_from_windows"):
+            # Clip protocols compare the threshold with clip scores, so it is fitted on held-out clip scores.
+            held_out = {index: validation_final[validation_scores["video"] == index]
+                        for index in np.unique(validation_scores["video"])}
+            fixed_threshold = protocol.fixed_threshold_from_windows(held_out, options.fixed_threshold_quantile)
+        else:
+            fixed_threshold = float(np.quantile(validation_final, options.fixed_threshold_quantile))
     metrics = protocol.evaluate(video_scores, video_labels, fixed_threshold=fixed_threshold)
     return Evaluation(metrics, pd.concat(rows, ignore_index=True), fixed_threshold, calibration, score_seconds)
 
 
+def headline_metric(metrics: dict) -> tuple[str, float]:
+    """Return the protocol's headline metric: AP for XD-Violence, clip AUC for fight clips, else micro AUC."""
+    for name in (metrics.get("headline_metric"), "clip_auc", "micro_auc"):
+        if name and metrics.get(name) is not None:
+            return name, float(metrics[name])
+    raise KeyError(f"no headline metric among {sorted(metrics)}")
+
+
 def _select_on_test_labels(method: Method, folder: RunFolder, training, evaluate_current) -> dict:
-    """Pick the epoch with the highest test micro AUC. This uses test labels and is marked as such."""
+    """Pick the epoch with the best headline test metric. This uses test labels and is marked as such."""
     logger.warning("selection rule test-auc picks the epoch by test AUC; the result is label-informed "
                    "and not comparable with label-free runs")
     aucs = {}
@@ -223,7 +237,7 @@ def _select_on_test_labels(method: Method, folder: RunFolder, training, evaluate
         if not path.exists():
             continue
         method.load_state_dict(load_checkpoint(path)["model"])
-        aucs[epoch] = evaluate_current().metrics["micro_auc"]
+        aucs[epoch] = headline_metric(evaluate_current().metrics)[1]
     if not aucs:
         raise FileNotFoundError(f"no per-epoch checkpoints in {folder.checkpoint_dir} to select from")
     chosen = max(aucs, key=aucs.get)
@@ -293,7 +307,8 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
     prepare_seconds = time.perf_counter() - prepare_started
 
     # Method and windows.
-    train_videos, validation_videos = split_validation(prepared.train, options.validation_videos)
+    validation_count = options.validation_videos or dataset.validation_videos
+    train_videos, validation_videos = split_validation(prepared.train, validation_count)
     method_class = METHODS.get(options.method)
     window_length = _window_length(options, method_class)
 
@@ -391,7 +406,8 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
     }
     folder.write_json("metrics.json", record)
     folder.set_status(STATUS_COMPLETE, finished=utc_now())
-    logger.info("run %s complete: micro AUC %.4f", run_id, metrics.get("micro_auc", float("nan")))
+    headline_name, headline_value = headline_metric(metrics)
+    logger.info("run %s complete: %s %.4f", run_id, headline_name, headline_value)
     return record
 
 

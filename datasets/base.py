@@ -107,6 +107,9 @@ class Dataset:
     notes: dict[str, str] = field(default_factory=dict)
     # Registered protocol that evaluates this dataset unless the run names another.
     protocol: str = "frame"
+    # Normal training videos held out for model selection, calibration and the fixed threshold,
+    # unless the run sets --validation-videos.
+    validation_videos: int = 2
 
     @property
     def videos(self) -> list[Video]:
