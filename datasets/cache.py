@@ -21,6 +21,7 @@ import errno
 import hashlib
 import json
 import logging
+import mmap
 import multiprocessing
 import os
 import re
@@ -293,6 +294,10 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     _fsync_dir(path.parent)
 
 
+# Rows written between two releases of the mapping's pages (about 28 MB of float16 flow at 128x128).
+_RELEASE_EVERY_ROWS = 256
+
+
 class _NpyRowWriter:
     """Append rows to a memory-mapped .npy temp file, then move it into place atomically.
 
@@ -326,6 +331,19 @@ class _NpyRowWriter:
             self._allocate(2 * len(self._array))
         self._array[self.count] = row
         self.count += 1
+        if self.count % _RELEASE_EVERY_ROWS == 0:
+            self._release_pages()
+
+    def _release_pages(self) -> None:
+        """Write dirty pages to the file and drop them from this process's resident memory.
+
+        Without this, every written page of the mapping counts as resident until
+        `commit`, so peak memory grew with the video's length.
+        """
+        self._array.flush()
+        mapping = getattr(self._array, "_mmap", None)
+        if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
 
     def set_row(self, index: int, row: np.ndarray) -> None:
         self._array[index] = row
