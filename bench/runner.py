@@ -88,12 +88,14 @@ class RunOptions:
     train_videos: tuple[str, ...] | None = None
     test_videos: tuple[str, ...] | None = None
     workers: int = 2
+    threads: int | None = None
     device: str = "cpu"
     progress: bool = True
 
     def identity(self) -> dict:
         """Options that change the result; they define the config hash and the default run id."""
-        excluded = {"data_root", "cache_dir", "runs_dir", "run_id", "resume", "overwrite", "workers", "progress"}
+        excluded = {"data_root", "cache_dir", "runs_dir", "run_id", "resume", "overwrite", "workers", "threads",
+                    "progress"}
         return {key: value for key, value in dataclasses.asdict(self).items() if key not in excluded}
 
     def default_run_id(self) -> str:
@@ -282,6 +284,8 @@ def _claim_run_folder(folder: RunFolder, options: RunOptions) -> None:
 
 def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) -> dict:
     started = time.perf_counter()
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
     torch.manual_seed(options.seed)
     np.random.seed(options.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
