@@ -168,6 +168,8 @@ def build_board(board: str, runs: list[RunRecord], records_link: str) -> tuple[p
         if BOARD_OF_DATASET.get(run.record["dataset"]) == board:
             groups.setdefault(_group_key(run), []).append(run)
 
+    common_aucs, common_counts = _common_frame_aucs(groups) if board == "ped2" else ({}, {})
+
     csv_rows, md_rows = [], []
     for name, supervision, values in REPORTED[board]:
         row = {"source": "reported", "dataset": REPORTED_DATASET[board], "method": name, "variant": supervision,
@@ -179,6 +181,10 @@ def build_board(board: str, runs: list[RunRecord], records_link: str) -> tuple[p
             row[f"{column} mean"], row[f"{column} std"] = value, None
             md_row[column] = f"{value:.2f}" if value is not None and board != "xd" else (
                 f"{value:.3f}" if value is not None else "")
+        if board == "ped2":
+            row["micro AUC common frames mean"] = row["micro AUC common frames std"] = None
+            md_row["micro AUC common frames"] = ""
+            row["common frames"] = md_row["common frames"] = None
         md_row["gap to paper"], md_row["records"] = "", PAPER
         csv_rows.append(row)
         md_rows.append(md_row)
@@ -197,6 +203,12 @@ def build_board(board: str, runs: list[RunRecord], records_link: str) -> tuple[p
             row[f"{column} mean"] = float(np.mean(values)) if values else None
             row[f"{column} std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
             md_row[column] = _format_mean_std(values)
+        if board == "ped2":
+            values = [common_aucs[run.run_id] for run in members if run.run_id in common_aucs]
+            row["micro AUC common frames mean"] = float(np.mean(values)) if values else None
+            row["micro AUC common frames std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+            md_row["micro AUC common frames"] = _format_mean_std(values)
+            row["common frames"] = md_row["common frames"] = common_counts.get((dataset, subset))
         paper_row = PAPER_ROW.get(method)
         paper_value = reported_headline.get(paper_row) if paper_row else None
         comparable = dataset == PAPER_DATASET[board] and not subset and variant == "default"
@@ -213,6 +225,38 @@ def build_board(board: str, runs: list[RunRecord], records_link: str) -> tuple[p
     return frame, _markdown(board, md_rows, groups)
 
 
+def _common_frame_aucs(groups: dict) -> tuple[dict[str, float], dict[tuple, int]]:
+    """Return each run's micro AUC on the (video, frame) pairs that every run on the same data scored.
+
+    Methods with longer windows score fewer frames (6 frames leave 5 unscored per video, 16 leave 15),
+    so their own micro AUCs are not over the same frames; this column is.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    by_data: dict[tuple, list[RunRecord]] = {}
+    for key, members in groups.items():
+        by_data.setdefault((key[0], key[1]), []).extend(members)
+
+    aucs, counts = {}, {}
+    for data, runs in by_data.items():
+        tables = {}
+        for run in runs:
+            scores_file = run.folder / "scores.csv"
+            if scores_file.exists():
+                tables[run.run_id] = pd.read_csv(scores_file, dtype={"video": str}).set_index(["video", "frame"])
+        if not tables:
+            continue
+        common = None
+        for table in tables.values():
+            common = table.index if common is None else common.intersection(table.index)
+        counts[data] = len(common)
+        for run_id, table in tables.items():
+            subset = table.loc[common]
+            if subset["label"].nunique() == 2:
+                aucs[run_id] = float(roc_auc_score(subset["label"], subset["score"]))
+    return aucs, counts
+
+
 def _markdown(board: str, rows: list[dict], groups: dict) -> str:
     from tabulate import tabulate
 
@@ -222,6 +266,11 @@ def _markdown(board: str, rows: list[dict], groups: dict) -> str:
                  f"{REPORTED_DATASET[board]}. Rows marked `run` were produced by vadbench; their dataset column "
                  "names the data they ran on, which may be a stand-in or a real subset, never the published set "
                  "unless it says so.")
+    if board == "ped2":
+        lines.append("")
+        lines.append("Each method scores the frames its window reaches, so `micro AUC` covers different frames per "
+                     "method. `micro AUC common frames` is computed on the frames every run on the same data scored "
+                     "(their number is in `common frames`); compare methods by that column.")
     if any(profile != "paper" for profile in profiles):
         lines.append("")
         lines.append(f"Budgets: runs of the {', '.join(p for p in profiles if p != 'paper')} profile use a reduced "

@@ -104,3 +104,20 @@ def test_compare_tables_within_tolerance(tmp_path):
     problems = compare_tables(committed, regenerated)
     assert len(problems) == 1
     assert "committed 0.8, regenerated 0.81" in problems[0]
+
+
+def test_common_frames_column(tmp_path):
+    runs = tmp_path / "runs"
+    _write_run(runs, "short", method="ours")
+    _write_run(runs, "long", method="memae")
+    frames = {"short": range(5, 12), "long": range(8, 12)}
+    for run_id, scored in frames.items():
+        table = pd.DataFrame({"video": "Test001", "frame": list(scored)})
+        table["label"] = (table["frame"] >= 10).astype(int)
+        table["score"] = table["frame"] if run_id == "short" else -table["frame"]
+        table.to_csv(runs / run_id / "scores.csv", index=False)
+    boards = write_leaderboards(runs, tmp_path / "out", figures=False)
+    rows = boards["ped2"][boards["ped2"]["source"] == "run"].set_index("method")
+    assert rows.loc["ours", "common frames"] == 4
+    assert rows.loc["ours", "micro AUC common frames mean"] == pytest.approx(1.0)
+    assert rows.loc["memae", "micro AUC common frames mean"] == pytest.approx(0.0)
