@@ -32,11 +32,11 @@ def plot_run(run_folder: Path, record: dict, out_dir: Path) -> list[Path]:
     title = f"{record['method']} on {record['dataset']} ({record['provenance']['profile']['name']} profile)"
 
     videos = list(dict.fromkeys(table["video"]))
-    shown = videos[:16]
-    columns = min(4, len(shown))
-    rows = math.ceil(len(shown) / columns)
+    plotted = videos[:16]
+    columns = min(4, len(plotted))
+    rows = math.ceil(len(plotted) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.4 * rows), squeeze=False)
-    for axis, name in zip(axes.flat, shown):
+    for axis, name in zip(axes.flat, plotted):
         video = table[table["video"] == name]
         frames, scores, labels = video["frame"].to_numpy(), video["score"].to_numpy(), video["label"].to_numpy()
         axis.fill_between(frames, 0, 1, where=labels > 0, transform=axis.get_xaxis_transform(),
@@ -44,10 +44,10 @@ def plot_run(run_folder: Path, record: dict, out_dir: Path) -> list[Path]:
         axis.plot(frames, scores, color="tab:blue", linewidth=1.0, label="score")
         axis.set_title(name, fontsize=9)
         axis.tick_params(labelsize=7)
-    for axis in list(axes.flat)[len(shown):]:
+    for axis in list(axes.flat)[len(plotted):]:
         axis.axis("off")
     axes.flat[0].legend(fontsize=7, loc="upper left")
-    suffix = f" (first {len(shown)} of {len(videos)} videos)" if len(videos) > len(shown) else ""
+    suffix = f" (first {len(plotted)} of {len(videos)} videos)" if len(videos) > len(plotted) else ""
     figure.suptitle(f"Frame scores: {title}{suffix}", fontsize=10)
     figure.supxlabel("frame index", fontsize=8)
     figure.tight_layout()

@@ -51,9 +51,9 @@ BOARD_METRICS = {
         ("AUC", ("auc", "micro_auc")),
     ],
 }
-# Only runs on the dataset the paper measured, complete, get a gap to the paper's number.
+# Only complete runs on the dataset a paper table measured get a gap to that table's number.
 PAPER_DATASET = {"ped2": "ped2", "fight": "hockey", "xd": "xd"}
-# Column compared with the paper's row of the same method, and the reported metric it matches.
+# Per board: our column compared with the reported row of the same method, and that row's metric key.
 HEADLINE = {"ped2": ("micro AUC", "auc"), "fight": ("AUC", "auc"), "xd": ("AP", "ap")}
 
 
@@ -228,8 +228,8 @@ def build_board(board: str, runs: list[RunRecord], records_link: str) -> tuple[p
 def _common_frame_aucs(groups: dict) -> tuple[dict[str, float], dict[tuple, int]]:
     """Return each run's micro AUC on the (video, frame) pairs that every run on the same data scored.
 
-    Methods with longer windows score fewer frames (6 frames leave 5 unscored per video, 16 leave 15),
-    so their own micro AUCs are not over the same frames; this column is.
+    Methods with longer windows score fewer frames (6 frames leave 5 unscored per video, 16 leave 15).
+    Their own micro AUCs therefore cover different frames, and this value does not.
     """
     from sklearn.metrics import roc_auc_score
 

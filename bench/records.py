@@ -108,7 +108,7 @@ def utc_now() -> str:
 
 
 class RunFolder:
-    """Files of one run under `runs/<run-id>/`; `status.json` says whether it finished."""
+    """Files of one run under `runs/<run-id>/`; `status.json` records whether it finished."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

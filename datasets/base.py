@@ -1,4 +1,4 @@
-"""What a dataset adapter returns: videos, their frames or files, and their labels."""
+"""Types returned by dataset adapters: videos, their frames or files, and their labels."""
 
 from __future__ import annotations
 

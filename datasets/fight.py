@@ -283,7 +283,7 @@ def _build_dataset(
             "clips of the seeded order were kept before the split; results cover this subset only"
         )
     # A fifth of the training clips (at least 2) are held out: the fixed threshold is a quantile of
-    # their clip scores, and a quantile of 2 clips says little.
+    # their clip scores, and a quantile of 2 clips is a poor estimate.
     return Dataset(name=name, root=root, train=train, test=test, ground_truth=GROUND_TRUTH,
                    notes=notes, protocol="fight-clips", validation_videos=max(2, round(0.2 * len(train))))
 

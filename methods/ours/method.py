@@ -16,7 +16,7 @@ from methods.perceptual import VGGFeatures
 
 @dataclass
 class OursConfig:
-    """Defaults of `ours`; each open choice of the paper is listed in methods/ours/README.md."""
+    """Defaults of `ours`. Where Kang and Kang leave a choice open, README.md beside this file gives ours and the alternative."""
 
     window_length: int = 6
     image_size: int = 128
