@@ -59,7 +59,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, method_default: str | Non
     parser.add_argument("--flow-backend", default="dis", help="optical flow backend (default: dis)")
     parser.add_argument("--flow-encoding", default="color", choices=("color", "raw"),
                         help="flow input: colour image in [0, 1] (default) or raw (u, v)")
-    parser.add_argument("--flow", default="on", choices=("on", "off"), help="use the flow stream (default: on)")
+    parser.add_argument("--flow", choices=("on", "off"),
+                        help="use the flow stream (default: the method's source input: on for ours and "
+                        "flow-magnitude, off for convlstm-ae, memae, ganomaly and frame-difference)")
     parser.add_argument("--first-flow", default="zero", choices=("zero", "repeat"),
                         help="flow of a video's first frame: zeros (default) or a copy of the second frame's")
     parser.add_argument("--perceptual-weights", help="path of torchvision's VGG16 ImageNet weights file")
@@ -108,7 +110,7 @@ def options_from_args(args: argparse.Namespace):
         protocol_options=dict(args.protocol_option),
         flow_backend=args.flow_backend,
         flow_encoding=args.flow_encoding,
-        use_flow=args.flow == "on",
+        use_flow=None if args.flow is None else args.flow == "on",
         first_flow=args.first_flow,
         perceptual_weights=args.perceptual_weights,
         drop=_names(args.drop) or (),
@@ -185,10 +187,14 @@ def command_ablate(args: argparse.Namespace) -> int:
 
     from bench.leaderboard import write_leaderboards
 
+    from methods import METHODS
+
     variant = options_from_args(args)
-    if not (variant.drop or not variant.use_flow or variant.flow_backend != "dis"):
-        raise ValueError("nothing to ablate: pass --drop TERMS, --flow off or --flow-backend NAME")
-    full = replace(variant, drop=(), use_flow=True, flow_backend="dis")
+    default_flow = METHODS.get(variant.method).default_flow
+    if not (variant.drop or variant.use_flow != default_flow or variant.flow_backend != "dis"):
+        raise ValueError("nothing to ablate: pass --drop TERMS, --flow on or off against the method's default, "
+                         "or --flow-backend NAME")
+    full = replace(variant, drop=(), use_flow=None, flow_backend="dis")
     for seed in _seeds(args):
         for options in (full, variant):
             _print_record(_run_or_reuse(replace(options, seed=seed)), args.runs_dir)

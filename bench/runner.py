@@ -74,7 +74,8 @@ class RunOptions:
     protocol_options: dict = field(default_factory=dict)
     flow_backend: str = "dis"
     flow_encoding: str = "color"
-    use_flow: bool = True
+    # None: the method's own default (`Method.default_flow`), the input its source paper used.
+    use_flow: bool | None = None
     first_flow: str = "zero"
     perceptual_weights: str | None = None
     drop: tuple[str, ...] = ()
@@ -91,6 +92,11 @@ class RunOptions:
     threads: int | None = None
     device: str = "cpu"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        # Resolved here so that the config hash, the run id and the record name the flow setting actually used.
+        if self.use_flow is None:
+            self.use_flow = METHODS.get(self.method).default_flow
 
     def identity(self) -> dict:
         """Options that change the result; they define the config hash and the default run id."""

@@ -21,7 +21,7 @@ class SuiteEntry:
     method: str
     dataset: str
     drop: tuple[str, ...] = ()
-    use_flow: bool = True
+    use_flow: bool | None = None
     flow_backend: str = "dis"
     dataset_options: dict = field(default_factory=dict, hash=False)
 

@@ -50,6 +50,8 @@ class Method(nn.Module, ABC):
     window_length: int = 6
     score_position: int = -1
     uses_flow: bool = False
+    # Whether the flow stream is on when a run does not say: the input the method's source paper used.
+    default_flow: bool = False
     trainable: bool = True
     config_class: type | None = None
     # Flow encoding the method requires regardless of the run options (e.g. "raw" for flow magnitudes).

@@ -107,9 +107,10 @@ def _f1_at_threshold(labels: np.ndarray, scores: np.ndarray, threshold: float) -
     return _f1_of_predictions(labels, scores >= threshold)
 
 
-def _postprocess(
+def postprocess_scores(
     df: pd.DataFrame, normalization: str, smoothing: str, smoothing_sigma: float, smoothing_window: int
 ) -> pd.DataFrame:
+    """Smooth the score table within each video, then normalise it, as the frame metrics do."""
     # Smoothing comes first, so normalised scores stay inside [0, 1].
     smoothed = smooth_scores(df, smoothing, sigma=smoothing_sigma, window=smoothing_window)
     return normalize_scores(smoothed, normalization)
@@ -202,7 +203,7 @@ def frame_metrics(
     validate_score_table(df)
     if len(df) == 0:
         raise ValueError("the score table is empty, so there are no frames to evaluate")
-    df = _postprocess(df, normalization, smoothing, smoothing_sigma, smoothing_window)
+    df = postprocess_scores(df, normalization, smoothing, smoothing_sigma, smoothing_window)
 
     labels = df["label"].to_numpy(dtype=np.int64)
     scores = df["score"].to_numpy(dtype=np.float64)
@@ -274,7 +275,7 @@ def curves(
     validate_score_table(df)
     if len(df) == 0:
         raise ValueError("the score table is empty, so there are no frames to evaluate")
-    df = _postprocess(df, normalization, smoothing, smoothing_sigma, smoothing_window)
+    df = postprocess_scores(df, normalization, smoothing, smoothing_sigma, smoothing_window)
 
     labels = df["label"].to_numpy(dtype=np.int64)
     scores = df["score"].to_numpy(dtype=np.float64)

@@ -71,8 +71,9 @@ class ConvLSTMAE(Method):
     score_position = -1
     config_class = ConvLSTMAEConfig
 
-    def __init__(self, config: ConvLSTMAEConfig | None = None, use_flow: bool = True, flow_channels: int = 3) -> None:
+    def __init__(self, config: ConvLSTMAEConfig | None = None, use_flow: bool | None = None, flow_channels: int = 3) -> None:
         super().__init__()
+        use_flow = self.default_flow if use_flow is None else use_flow
         self.config = config or ConvLSTMAEConfig()
         self.window_length = self.config.window_length
         self.uses_flow = use_flow

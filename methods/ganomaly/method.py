@@ -66,8 +66,9 @@ class Ganomaly(Method):
     score_position = -1
     config_class = GanomalyConfig
 
-    def __init__(self, config: GanomalyConfig | None = None, use_flow: bool = True, flow_channels: int = 3) -> None:
+    def __init__(self, config: GanomalyConfig | None = None, use_flow: bool | None = None, flow_channels: int = 3) -> None:
         super().__init__()
+        use_flow = self.default_flow if use_flow is None else use_flow
         self.config = config or GanomalyConfig()
         self.uses_flow = use_flow
         if use_flow and flow_channels < 1:

@@ -64,8 +64,9 @@ class MemAE(Method):
     score_position = 8
     config_class = MemAEConfig
 
-    def __init__(self, config: MemAEConfig | None = None, use_flow: bool = True, flow_channels: int = 3) -> None:
+    def __init__(self, config: MemAEConfig | None = None, use_flow: bool | None = None, flow_channels: int = 3) -> None:
         super().__init__()
+        use_flow = self.default_flow if use_flow is None else use_flow
         self.config = config or MemAEConfig()
         self.window_length = self.config.window_length
         # The authors' evaluation pairs the clip of frames i..i+15 with frame i+8.

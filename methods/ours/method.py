@@ -61,11 +61,13 @@ class DualStreamGAN(Method):
     """Reconstructs the frames of a window from RGB and flow; scores its last frame (equation 7)."""
 
     name = "ours"
+    default_flow = True
     score_position = -1
     config_class = OursConfig
 
-    def __init__(self, config: OursConfig | None = None, use_flow: bool = True, flow_channels: int = 3) -> None:
+    def __init__(self, config: OursConfig | None = None, use_flow: bool | None = None, flow_channels: int = 3) -> None:
         super().__init__()
+        use_flow = self.default_flow if use_flow is None else use_flow
         self.config = config or OursConfig()
         self.window_length = self.config.window_length
         self.uses_flow = use_flow

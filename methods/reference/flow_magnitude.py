@@ -35,6 +35,7 @@ class FlowMagnitude(TrainingFreeMethod):
     window_length = 1
     score_position = -1
     uses_flow = True
+    default_flow = True
     required_flow_encoding = "raw"
     config_class = FlowMagnitudeConfig
 

@@ -46,7 +46,7 @@ class FrameDifference(TrainingFreeMethod):
     uses_flow = False
     config_class = FrameDifferenceConfig
 
-    def __init__(self, config: FrameDifferenceConfig | None = None, use_flow: bool = True, flow_channels: int = 3) -> None:
+    def __init__(self, config: FrameDifferenceConfig | None = None, use_flow: bool | None = None, flow_channels: int = 3) -> None:
         # The flow stream, when the run has it on, is ignored: the score reads RGB only.
         super().__init__()
         self.config = config or FrameDifferenceConfig()

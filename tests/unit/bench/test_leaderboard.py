@@ -3,21 +3,21 @@
 import pandas as pd
 import pytest
 
-from bench.leaderboard import variant_label, write_leaderboards
+from bench.leaderboard import is_ablation_variant, variant_label, write_leaderboards
 from bench.records import RunFolder
 from bench.suite import compare_tables
 
 
 def _write_run(runs_dir, run_id, *, method="ours", dataset="ped2", seed=0, micro_auc=0.8, drop=(), use_flow=True,
-               subset=None, status="complete", profile="ci"):
+               subset=None, status="complete", profile="ci", normalization="none"):
     folder = RunFolder(runs_dir / run_id)
     folder.path.mkdir(parents=True)
     options = {"method": method, "dataset": dataset, "seed": seed, "drop": list(drop), "use_flow": use_flow,
-               "flow_backend": "dis", "profile": profile, "normalization": "none", "smoothing": "none",
+               "flow_backend": "dis", "profile": profile, "normalization": normalization, "smoothing": "none",
                "selection": "validation-loss", "method_options": {}, "dataset_options": {}}
     folder.write_json("config.json", {"options": options})
     metrics = {"micro_auc": micro_auc, "macro_auc": micro_auc - 0.1, "ap": 0.7, "f1_fixed": {"f1": 0.5},
-               "f1_youden_per_video": {"f1": 0.9}}
+               "f1_youden_per_video": {"f1": 0.9}, "protocol": {"normalization": normalization, "smoothing": "none"}}
     folder.write_json("metrics.json", {
         "run_id": run_id, "method": method, "dataset": dataset, "subset": subset, "metrics": metrics,
         "training": {"steps": 50}, "provenance": {"profile": {"name": profile, "batch_size": 4}}})
@@ -86,9 +86,22 @@ def test_ablation_table_differences(tmp_path):
 
 
 def test_variant_labels():
-    assert variant_label({"drop": ["temporal", "pixel"]}) == "without pixel, temporal"
-    assert variant_label({"use_flow": False}) == "flow off"
-    assert variant_label({}) == "default"
+    assert variant_label({"method": "ours", "drop": ["temporal", "pixel"]}) == "without pixel, temporal"
+    assert variant_label({"method": "ours", "use_flow": False}) == "flow off"
+    assert variant_label({"method": "ours"}) == "default"
+
+
+def test_variant_label_flow_default_per_method():
+    # The baselines' source papers read frames only, so flow off is their default and flow on is the variant.
+    assert variant_label({"method": "convlstm-ae", "use_flow": False}) == "default"
+    assert variant_label({"method": "convlstm-ae", "use_flow": True}) == "flow on"
+    assert variant_label({"method": "memae", "use_flow": True, "flow_backend": "farneback"}) == "flow on"
+    assert variant_label({"method": "flow-magnitude", "use_flow": True}) == "default"
+    assert not is_ablation_variant({"method": "ganomaly", "use_flow": False})
+    assert is_ablation_variant({"method": "ours", "use_flow": False})
+    # The flow backend matters only when the flow stream is read.
+    assert not is_ablation_variant({"method": "memae", "use_flow": False, "flow_backend": "farneback"})
+    assert is_ablation_variant({"method": "ours", "use_flow": True, "flow_backend": "farneback"})
 
 
 def test_compare_tables_within_tolerance(tmp_path):
@@ -121,3 +134,25 @@ def test_common_frames_column(tmp_path):
     assert rows.loc["ours", "common frames"] == 4
     assert rows.loc["ours", "micro AUC common frames mean"] == pytest.approx(1.0)
     assert rows.loc["memae", "micro AUC common frames mean"] == pytest.approx(0.0)
+
+
+def test_common_frames_normalization_columns(tmp_path):
+    # Video A has high raw scores and video B low ones. Pooled raw scores rank B's anomaly below A's normal
+    # frames, and per-video min-max scaling puts both videos on one scale.
+    runs = tmp_path / "runs"
+    _write_run(runs, "raw", method="convlstm-ae", use_flow=False)
+    _write_run(runs, "scaled", method="memae", use_flow=False, normalization="video-minmax")
+    table = pd.DataFrame({"video": ["A"] * 4 + ["B"] * 4, "frame": [0, 1, 2, 3] * 2,
+                          "score": [10.0, 11.0, 12.0, 13.0, 0.0, 1.0, 2.0, 3.0], "label": [0, 0, 1, 1, 0, 0, 0, 1]})
+    for run_id in ("raw", "scaled"):
+        table.to_csv(runs / run_id / "scores.csv", index=False)
+    boards = write_leaderboards(runs, tmp_path / "out", figures=False)
+    rows = boards["ped2"][boards["ped2"]["source"] == "run"].set_index("method")
+    assert rows.loc["convlstm-ae", "variant"] == "default"
+    assert rows.loc["convlstm-ae", "micro AUC common frames mean"] == pytest.approx(13 / 15)
+    assert rows.loc["convlstm-ae", "micro AUC common frames, per-video min-max mean"] == pytest.approx(14.5 / 15)
+    # A run evaluated with video-minmax gets that scale in both columns.
+    assert rows.loc["memae", "micro AUC common frames mean"] == pytest.approx(14.5 / 15)
+    assert rows.loc["memae", "micro AUC common frames, per-video min-max mean"] == pytest.approx(14.5 / 15)
+    markdown = (tmp_path / "out" / "ped2.md").read_text()
+    assert "per-video min-max" in markdown

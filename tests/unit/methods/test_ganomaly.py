@@ -169,7 +169,12 @@ def test_runner_builds_with_dropped_term():
     method = build_method(options, flow_channels=3)
     assert isinstance(method, Ganomaly)
     assert method.config.weights.adversarial == 0.0
-    assert method.describe()["input_channels"] == 6
+    # GANomaly's paper reads images only, so a run without --flow keeps the flow stream off.
+    assert options.use_flow is False
+    assert method.describe()["input_channels"] == 3
+    with_flow = build_method(RunOptions(method="ganomaly", dataset="ped2", use_flow=True,
+                                        method_options={"base_channels": 8}), flow_channels=3)
+    assert with_flow.describe()["input_channels"] == 6
 
 
 # ----------------------------------------------------------------- method
