@@ -337,7 +337,7 @@ def copy_records(runs: list[RunRecord], destination: Path) -> None:
     for run in runs:
         target = destination / run.run_id
         target.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.json", "config.json", "scores.csv"):
+        for name in ("metrics.json", "config.json", "scores.csv", "validation_scores.csv"):
             source = run.folder / name
             if source.exists():
                 atomic_write_text(target / name, source.read_text())

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 import datasets.registered  # noqa: F401  (fills the dataset registry)
 import methods.registered  # noqa: F401  (fills the method registry)
+from bench.allocator import limit_malloc_arenas
 from bench.profiles import PROFILES, Profile
 from bench.records import (
     STATUS_COMPLETE,
@@ -182,6 +183,8 @@ def score_windows(method: Method, windows: WindowDataset, batch_size: int, progr
 class Evaluation:
     metrics: dict
     scores_table: pd.DataFrame
+    # Scores of the held-out normal windows that calibrate the score and fit the fixed threshold.
+    validation_table: pd.DataFrame
     fixed_threshold: float | None
     calibration: ScoreCalibration
     score_seconds: float
@@ -224,7 +227,14 @@ def evaluate(method: Method, validation_windows: WindowDataset, test_windows: Wi
         else:
             fixed_threshold = float(np.quantile(validation_final, options.fixed_threshold_quantile))
     metrics = protocol.evaluate(video_scores, video_labels, fixed_threshold=fixed_threshold)
-    return Evaluation(metrics, pd.concat(rows, ignore_index=True), fixed_threshold, calibration, score_seconds)
+    validation_names = np.array([video.name for video in validation_windows.videos])
+    validation_table = pd.DataFrame({
+        "video": validation_names[validation_scores["video"]],
+        "frame": method.scored_frames(validation_scores["frame"]),
+        "score": validation_final,
+    })
+    return Evaluation(metrics, pd.concat(rows, ignore_index=True), validation_table, fixed_threshold, calibration,
+                      score_seconds)
 
 
 def headline_metric(metrics: dict) -> tuple[str, float]:
@@ -255,6 +265,7 @@ def _select_on_test_labels(method: Method, folder: RunFolder, training, evaluate
 
 def run(options: RunOptions) -> dict:
     """Execute a run and return its metrics record (also written to `metrics.json`)."""
+    limit_malloc_arenas()
     profile: Profile = PROFILES.get(options.profile)
     if options.selection not in SELECTION_RULES:
         raise ValueError(f"unknown selection rule {options.selection!r}; valid: {', '.join(SELECTION_RULES)}")
@@ -360,6 +371,7 @@ def _run(options: RunOptions, profile: Profile, run_id: str, folder: RunFolder) 
 
     result = evaluate_current()
     atomic_write_text(folder.file("scores.csv"), result.scores_table.to_csv(index=False))
+    atomic_write_text(folder.file("validation_scores.csv"), result.validation_table.to_csv(index=False))
     metrics, fixed_threshold, calibration = result.metrics, result.fixed_threshold, result.calibration
     if selection["uses_test_labels"]:
         metrics["label_informed_selection"] = True

@@ -8,6 +8,7 @@ Each run takes about a minute on 2 CPU cores: 8 surveillance clips
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,9 +33,15 @@ def _run(work, dataset: str, *options: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def fight_record(data_root, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("fight"), "surveillance-fight",
-                "--dataset-option", "max_clips=8", "--validation-videos", "1")
+def fight_run(data_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("fight")
+    record = _run(work, "surveillance-fight", "--dataset-option", "max_clips=8", "--validation-videos", "1")
+    return record, work / "runs" / "surveillance-fight"
+
+
+@pytest.fixture(scope="module")
+def fight_record(fight_run):
+    return fight_run[0]
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +66,27 @@ def test_fight_record_names_dataset(fight_record):
     assert fight_record["protocol"] == "fight-clips"
     assert "not Hockey Fight" in fight_record["provenance"]["data"]["notes"]["source"]
     assert "max_clips=8" in fight_record["provenance"]["data"]["notes"]["subset"]
+
+
+def test_fight_threshold_uses_clip_scores(fight_run):
+    record, folder = fight_run
+    validation = pd.read_csv(folder / "validation_scores.csv", dtype={"video": str})
+    held_out_clip_scores = validation.groupby("video")["score"].max()
+    assert len(held_out_clip_scores) == 1
+    # The threshold is a quantile of held-out clip scores (max over windows), not of single window scores.
+    threshold = record["fixed_threshold"]["value"]
+    assert threshold == pytest.approx(np.quantile(held_out_clip_scores, 0.95))
+    window_quantile = np.quantile(validation["score"], 0.95)
+    assert threshold != pytest.approx(window_quantile)
+
+    test = pd.read_csv(folder / "scores.csv", dtype={"video": str}).groupby("video")
+    clip_scores, clip_labels = test["score"].max(), test["label"].max()
+    predicted = (clip_scores >= threshold).astype(int)
+    true_positives = int(((predicted == 1) & (clip_labels == 1)).sum())
+    precision = true_positives / max(int(predicted.sum()), 1)
+    recall = true_positives / int(clip_labels.sum())
+    expected_f1 = 2 * precision * recall / (precision + recall) if true_positives else 0.0
+    assert record["metrics"]["f1_fixed"]["f1"] == pytest.approx(expected_f1)
 
 
 def test_fight_clip_counts(fight_record):
