@@ -96,7 +96,8 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         # Resolved here so that the config hash, the run id and the record name the flow setting actually used.
-        if self.use_flow is None:
+        # Options without a registered method (a template that a suite fills in) keep None until one is set.
+        if self.use_flow is None and self.method in METHODS:
             self.use_flow = METHODS.get(self.method).default_flow
 
     def identity(self) -> dict:

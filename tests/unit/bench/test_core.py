@@ -9,6 +9,9 @@ from bench.profiles import PROFILES
 from bench.records import RunFolder, atomic_write_json, config_hash
 from bench.registry import Registry, UnknownNameError
 from bench.runner import RunOptions, select_videos, split_validation
+from bench.suite import leaderboard_suite, options_for
+from datasets import DATASETS
+from methods import METHODS
 
 
 def test_registry_normalises_names():
@@ -60,6 +63,25 @@ def test_run_id_ignores_paths_but_not_options():
     assert base.default_run_id() == moved.default_run_id()
     assert base.default_run_id() != reseeded.default_run_id()
     assert "drop-perceptual" in dropped.default_run_id()
+
+
+def test_flow_default_follows_method():
+    assert RunOptions(method="ours", dataset="ped2").use_flow is True
+    assert RunOptions(method="memae", dataset="ped2").use_flow is False
+    assert RunOptions(method="memae", dataset="ped2", use_flow=True).use_flow is True
+    assert "_noflow_" in RunOptions(method="convlstm-ae", dataset="ped2").default_run_id()
+
+
+def test_suite_entries_get_their_methods_flow_default():
+    # `bench reproduce` starts from options without a method and fills one in per suite entry.
+    template = RunOptions(method="", dataset="")
+    assert template.use_flow is None
+    entries = leaderboard_suite(METHODS.names(), DATASETS.names())
+    flows = {(entry.method, entry.drop, entry.use_flow): options_for(entry, template).use_flow for entry in entries}
+    assert flows[("ours", (), None)] is True
+    assert flows[("ours", (), False)] is False
+    assert flows[("convlstm-ae", (), None)] is False
+    assert flows[("flow-magnitude", (), None)] is True
 
 
 class _Video:
