@@ -60,7 +60,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, method_default: str | Non
     parser.add_argument("--flow-encoding", default="color", choices=("color", "raw"),
                         help="flow input: colour image in [0, 1] (default) or raw (u, v)")
     parser.add_argument("--flow", choices=("on", "off"),
-                        help="use the flow stream (default: the method's source input: on for ours and "
+                        help="use the flow stream (default: the input of the method's source paper, on for ours and "
                         "flow-magnitude, off for convlstm-ae, memae, ganomaly and frame-difference)")
     parser.add_argument("--first-flow", default="zero", choices=("zero", "repeat"),
                         help="flow of a video's first frame: zeros (default) or a copy of the second frame's")
@@ -187,14 +187,12 @@ def command_ablate(args: argparse.Namespace) -> int:
 
     from bench.leaderboard import write_leaderboards
 
-    from methods import METHODS
-
     variant = options_from_args(args)
-    default_flow = METHODS.get(variant.method).default_flow
-    if not (variant.drop or variant.use_flow != default_flow or variant.flow_backend != "dis"):
+    # The full model: no dropped terms, the method's default flow setting and backend.
+    full = replace(variant, drop=(), use_flow=None, flow_backend="dis")
+    if (variant.drop, variant.use_flow, variant.flow_backend) == (full.drop, full.use_flow, full.flow_backend):
         raise ValueError("nothing to ablate: pass --drop TERMS, --flow on or off against the method's default, "
                          "or --flow-backend NAME")
-    full = replace(variant, drop=(), use_flow=None, flow_backend="dis")
     for seed in _seeds(args):
         for options in (full, variant):
             _print_record(_run_or_reuse(replace(options, seed=seed)), args.runs_dir)

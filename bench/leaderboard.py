@@ -108,7 +108,7 @@ def metric_value(metrics: dict, candidates: tuple[str, ...]) -> float | None:
 
 
 def default_flow(method: str) -> bool:
-    """The flow setting a run of `method` gets when it does not choose one (True for a method not registered)."""
+    """Return the flow setting a run of `method` gets when it sets none (True for a method not registered)."""
     import methods.registered  # noqa: F401  (fills the method registry)
     from methods import METHODS
 
@@ -141,7 +141,7 @@ def variant_label(options: dict) -> str:
 
 
 def is_ablation_variant(options: dict) -> bool:
-    """Whether a run drops loss terms, switches the flow stream from its method's default or uses another backend."""
+    """Return whether a run drops loss terms, leaves its method's default flow setting or uses another backend."""
     return (bool(options.get("drop")) or _flow_differs(options)
             or (bool(options.get("use_flow", True)) and options.get("flow_backend", "dis") != "dis"))
 
@@ -264,9 +264,10 @@ def _common_frame_aucs(groups: dict) -> tuple[dict[str, dict[str, float]], dict[
     """Return each run's micro AUCs on the (video, frame) pairs that every run on the same data scored.
 
     Methods with longer windows score fewer frames (6 frames leave 5 unscored per video, 16 leave 15).
-    Their own micro AUCs therefore cover different frames, and these values do not. Per run, `as run`
-    applies the run's own smoothing and normalisation; `video-minmax` min-max scales each video's
-    scores over all the frames the run scored, as the published code of ConvLSTM-AE and MemAE does.
+    Their own micro AUCs therefore cover different frames, and these values do not. The `COMMON_AS_RUN`
+    values apply the run's own smoothing and normalisation. The `COMMON_VIDEO_MINMAX` values min-max
+    scale each video's scores over all the frames the run scored, as the published evaluation code of
+    ConvLSTM-AE and MemAE does.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -348,7 +349,7 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, figures: bool = True) -> d
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = [run for run in load_completed_runs(runs_dir) if run.record["dataset"] in BOARD_OF_DATASET]
-    # The ablation table covers `ours`; variants of other methods stay on their board as labelled rows.
+    # The ablation table covers `ours` only, so variants of other methods stay on their board as labelled rows.
     ablation_runs = [run for run in runs if run.options["method"] == "ours"]
     board_runs = [run for run in runs if run.options["method"] != "ours" or not is_ablation_variant(run.options)]
     copy_records(runs, out_dir / "records")

@@ -50,7 +50,7 @@ class Method(nn.Module, ABC):
     window_length: int = 6
     score_position: int = -1
     uses_flow: bool = False
-    # Whether the flow stream is on when a run does not say: the input the method's source paper used.
+    # Flow setting of a run that sets none: the input of the method's source paper.
     default_flow: bool = False
     trainable: bool = True
     config_class: type | None = None

@@ -8,19 +8,10 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from datasets.base import resolve_data_root
 from datasets.ped2 import load_ped2
 
 TRAIN = "Train001,Train002,Train003"
 TEST = "Test001,Test002"
-
-
-@pytest.fixture(scope="module")
-def data_root():
-    try:
-        return resolve_data_root(None)
-    except FileNotFoundError as error:
-        pytest.fail(f"{error}. Set VADBENCH_DATA_ROOT=/path/to/shared/data to run the real-data tests.")
 
 
 @pytest.fixture(scope="module")

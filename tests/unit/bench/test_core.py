@@ -72,7 +72,7 @@ def test_flow_default_follows_method():
     assert "_noflow_" in RunOptions(method="convlstm-ae", dataset="ped2").default_run_id()
 
 
-def test_suite_entries_get_their_methods_flow_default():
+def test_suite_entries_flow_default():
     # `bench reproduce` starts from options without a method and fills one in per suite entry.
     template = RunOptions(method="", dataset="")
     assert template.use_flow is None
@@ -111,3 +111,13 @@ def test_profiles_state_their_budget():
     assert PROFILES.get("paper").paper_scale
     assert not PROFILES.get("cpu").paper_scale
     assert PROFILES.get("smoke").steps_per_epoch is not None
+
+
+@pytest.mark.parametrize("flags", [[], ["--flow", "on"], ["--method", "memae", "--flow", "off"]])
+def test_ablate_without_change_rejected(flags, tmp_path, capsys):
+    # Each of these asks for the method's full model, so there is no variant to train.
+    from bench.cli import main
+
+    assert main(["ablate", *flags, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 2
+    assert "nothing to ablate" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
